@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources that deploy mlws scoring services, with their config models."""

@@ -1,0 +1,1 @@
+"""The mlws command line."""

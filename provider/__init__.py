@@ -1,0 +1,1 @@
+"""The mlws Pulumi provider plugin: components for every Pulumi language, plus custom resources."""

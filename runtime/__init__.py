@@ -1,0 +1,1 @@
+"""The scoring server baked into every mlws image. It never imports pulumi."""

@@ -1,0 +1,72 @@
+"""The interface between the HTTP layer and a user's entry script, whatever its language.
+
+The HTTP layer knows only :class:`EntryScript`; ``python_script.py`` and ``r_script.py`` implement it,
+and ``loader.load_entry_script`` picks the implementation from the file's suffix.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlws.runtime.settings import RuntimeSettings
+
+
+class EntryScriptError(Exception):
+    """The entry script could not be loaded or its ``init()`` failed; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRequest:
+    """One scoring request as the entry script sees it."""
+
+    body: bytes
+    """The raw request body (UTF-8 JSON for POST /score; empty for GET)."""
+    query: Mapping[str, str] = field(default_factory=dict)
+    """Query parameters (GET /score)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Request headers, lower-case names, without ``authorization``."""
+    request_id: str = ""
+    """The request id the response echoes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """What the entry script answered, ready to send."""
+
+    body: bytes
+    """The response body."""
+    status: int = 200
+    """HTTP status."""
+    content_type: str = "application/json"
+    """Response content type."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra response headers."""
+
+
+class EntryScript(ABC):
+    """A loaded entry script. ``init`` runs once; ``score`` runs per request, off the event loop."""
+
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def init(self) -> None:
+        """Load the script and run its ``init()``; raise :class:`EntryScriptError` on failure."""
+
+    @abstractmethod
+    def score(self, request: ScoreRequest) -> ScoreResult:
+        """Score one request. Called from a worker thread; may block."""
+
+    def score_batch(self, requests: list[ScoreRequest]) -> list[ScoreResult] | None:
+        """Score several requests in one call, or return None when the script has no batch form."""
+        return None
+
+    def openapi_schemas(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """JSON schemas of the input and output, when the script declares them."""
+        return None, None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``init`` acquired (processes, files)."""

@@ -1,0 +1,127 @@
+"""Runtime settings: the configuration contract between images and the components that run them.
+
+Every field is read from an environment variable named ``MLWS_<FIELD>`` (upper case), except the three
+Azure ML names (``AZUREML_MODEL_DIR``, ``AZUREML_ENTRY_SCRIPT``, ``AML_APP_ROOT``) kept for
+compatibility with scripts written for Azure ML. The Pulumi components render container environments
+with :func:`env_var_name`, so a name is defined here once and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MLWS_"
+
+AuthMode = Literal["none", "key", "token"]
+
+#: Fields whose variable is an Azure ML name rather than ``MLWS_<FIELD>``.
+AZUREML_ENV_NAMES: dict[str, str] = {
+    "model_dir": "AZUREML_MODEL_DIR",
+    "entry_script": "AZUREML_ENTRY_SCRIPT",
+    "source_directory": "AML_APP_ROOT",
+}
+
+
+def env_var_name(field: str) -> str:
+    """Return the environment variable that sets runtime setting ``field``."""
+    if field not in RuntimeSettings.model_fields:
+        raise KeyError(f"unknown runtime setting {field!r}")
+    return AZUREML_ENV_NAMES.get(field, ENV_PREFIX + field.upper())
+
+
+class RuntimeSettings(BaseSettings):
+    """How one scoring server runs: what it serves, who may call it, and its limits."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    entry_script: Path = Field(
+        default=Path("score.py"),
+        validation_alias=AliasChoices("entry_script", "AZUREML_ENTRY_SCRIPT"),
+    )
+    """Entry script (``.py`` or ``.R``), relative to ``source_directory`` unless absolute."""
+
+    source_directory: Path = Field(
+        default=Path("."), validation_alias=AliasChoices("source_directory", "AML_APP_ROOT")
+    )
+    """Folder holding the entry script and its helper files; put on ``sys.path``."""
+
+    model_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("model_dir", "AZUREML_MODEL_DIR")
+    )
+    """The model folder (one model) or the folder of ``$MODEL_NAME/$VERSION`` folders (several)."""
+
+    host: str = "127.0.0.1"
+    """Interface to listen on; images set ``0.0.0.0``."""
+
+    port: int = Field(default=8890, ge=0, le=65535)
+    """TCP port (8890 as in the seed's ``local_webservice_deployment_config``)."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Worker processes, each with its own copy of the model."""
+
+    auth_mode: AuthMode = "none"
+    """``none``, ``key`` (``Authorization: Bearer <primary or secondary key>``) or ``token`` (JWT)."""
+
+    primary_key: SecretStr | None = None
+    """Primary service key (key auth)."""
+
+    secondary_key: SecretStr | None = None
+    """Secondary service key (key auth), so clients can move while the other key rotates."""
+
+    token_secret: SecretStr | None = None
+    """HS256 signing secret for token auth."""
+
+    token_jwks_url: str | None = None
+    """JWKS URL (or OIDC issuer URL ending in ``/.well-known/openid-configuration``) for RS256/ES256."""
+
+    token_audience: str | None = None
+    """Required ``aud`` claim, checked when set."""
+
+    token_issuer: str | None = None
+    """Required ``iss`` claim, checked when set."""
+
+    scoring_timeout_ms: int = Field(default=60_000, ge=1)
+    """A request whose scoring takes longer gets 504 (Azure ML's ``scoring_timeout_ms``)."""
+
+    max_concurrent_requests: int = Field(default=1, ge=1)
+    """Requests scored at once per worker process (Azure ML's ``replica_max_concurrent_requests``)."""
+
+    max_request_wait_ms: int = Field(default=500, ge=0)
+    """How long a request may queue for a scoring slot before 503 (``max_request_wait_time``)."""
+
+    max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    """Largest request body accepted; larger ones get 413."""
+
+    batch_max_size: int = Field(default=0, ge=0)
+    """Micro-batching: most requests grouped into one batch call; 0 turns batching off."""
+
+    batch_max_wait_ms: float = Field(default=2.0, ge=0)
+    """Micro-batching: longest a request waits for others to join its batch."""
+
+    r_workers: int = Field(default=1, ge=1, le=64)
+    """Long-lived R processes per worker for ``.R`` entry scripts."""
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Log level of the server and the request log."""
+
+    @model_validator(mode="after")
+    def _auth_has_credentials(self) -> RuntimeSettings:
+        if self.auth_mode == "key" and self.primary_key is None and self.secondary_key is None:
+            raise ValueError(
+                "auth_mode 'key' needs MLWS_PRIMARY_KEY or MLWS_SECONDARY_KEY (--primary-key)"
+            )
+        if self.auth_mode == "token" and self.token_secret is None and self.token_jwks_url is None:
+            raise ValueError(
+                "auth_mode 'token' needs MLWS_TOKEN_SECRET or MLWS_TOKEN_JWKS_URL (--token-secret)"
+            )
+        return self
+
+    @property
+    def entry_script_path(self) -> Path:
+        """The entry script's absolute location."""
+        script = self.entry_script
+        return script if script.is_absolute() else (self.source_directory / script).resolve()

@@ -1,9 +1,158 @@
-"""`mlws keys` (being written)."""
+"""``mlws keys``: show a service's keys (``get_webservice_keys``) and rotate one
+(``generate_new_webservice_key``) by bumping its rotation trigger in the stack config.
+
+Zero-downtime rotation of the primary key: move every client to the secondary key, run
+``mlws keys rotate --key primary`` and ``pulumi up``, move clients back to the new primary key;
+then the same for the secondary key when it is due.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from typer.core import TyperGroup
+
+from mlws.cli._service import (
+    CwdOpt,
+    OutputsOpt,
+    ServiceArg,
+    ServiceNameOpt,
+    StackOpt,
+    cli_errors,
+    fail,
+    resolve_service,
+)
+
+
+class _DefaultShowGroup(TyperGroup):
+    """``mlws keys SERVICE`` means ``mlws keys show SERVICE``; ``rotate`` is a subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+keys_app = typer.Typer(
+    cls=_DefaultShowGroup,
+    help="Show a service's keys, or rotate one (`mlws keys SERVICE`, `mlws keys rotate`).",
+    no_args_is_help=False,
+)
+
+
+def _masked(value: str | None, show: bool) -> str | None:
+    if value is None:
+        return None
+    return value if show else f"(hidden, {len(value)} characters; --show reveals it)"
+
+
+@keys_app.command("show")
+def show(
+    service: ServiceArg = None,
+    stack: StackOpt = None,
+    cwd: CwdOpt = None,
+    outputs: OutputsOpt = None,
+    service_name: ServiceNameOpt = None,
+    reveal: Annotated[bool, typer.Option("--show", help="Print the keys themselves.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the service's primary and secondary keys (hidden unless --show)."""
+    with cli_errors():
+        svc = resolve_service(
+            service, stack=stack, cwd=cwd, outputs=outputs, service_name=service_name
+        )
+        primary = svc.primary_key.get_secret_value() if svc.primary_key else None
+        secondary = svc.secondary_key.get_secret_value() if svc.secondary_key else None
+        if primary is None and secondary is None:
+            fail(
+                f"no keys for this service (auth mode {svc.effective_auth_mode!r}): "
+                "key auth exports primary_key and secondary_key"
+            )
+        result: dict[str, Any] = {
+            "primary_key": _masked(primary, reveal),
+            "secondary_key": _masked(secondary, reveal),
+        }
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        typer.echo(f"scoring_uri    {svc.scoring_uri}")
+        typer.echo(f"auth_mode      {svc.effective_auth_mode}")
+        for name, value in result.items():
+            typer.echo(f"{name:<14} {value if value is not None else '(not set)'}")
+
+
+@keys_app.command("rotate")
+def rotate(
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key", help="Which key to regenerate: primary or secondary.", show_default=False
+        ),
+    ],
+    stack: Annotated[
+        str | None,
+        typer.Option(
+            "--stack",
+            help="Stack name (or ORG/PROJECT/STACK) whose Pulumi.<stack>.yaml to edit; "
+            "default: the folder's only stack file.",
+            show_default=False,
+        ),
+    ] = None,
+    stack_dir: Annotated[
+        Path, typer.Option("--stack-dir", help="The Pulumi project folder.")
+    ] = Path("."),
+    config_key: Annotated[
+        str | None,
+        typer.Option(
+            "--config-key",
+            help="Config key to bump, if the program does not use the standard "
+            "<project>:primaryKeyRotation / secondaryKeyRotation.",
+            show_default=False,
+        ),
+    ] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="Trigger value to set (default: counter + 1).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Mark one key for regeneration: bumps its rotation trigger in Pulumi.<stack>.yaml, so the
+    next `pulumi up` regenerates exactly that key.
+
+    Zero downtime: move clients to the other key first, rotate, `pulumi up`, move them back.
+    """
+    with cli_errors():
+        from mlws.service import ROTATION_CONFIG_KEYS
+        from mlws.stack_config import project_name, rotate_in_file, stack_file
+
+        name = key.strip().lower()
+        if name not in ROTATION_CONFIG_KEYS:
+            fail(f"--key must be primary or secondary, not {key!r}")
+        if value is not None and not value.strip():
+            fail("--value must not be empty")
+        if config_key is not None:
+            full_key = config_key if ":" in config_key else None
+            if full_key is None:
+                full_key = f"{project_name(stack_dir)}:{config_key}"
+        else:
+            full_key = f"{project_name(stack_dir)}:{ROTATION_CONFIG_KEYS[name]}"
+        path = stack_file(stack_dir, stack)
+        edit = rotate_in_file(path, full_key, value)
+        other = "secondary" if name == "primary" else "primary"
+        was = edit.old if edit.old is not None else "(unset)"
+        typer.echo(f"{path.name}: {edit.key} {was} -> {edit.new}")
+        typer.echo(
+            f"Next: make sure clients use the {other} key, then run `pulumi up` to regenerate "
+            f"the {name} key, then move clients back (`mlws keys --show`)."
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``mlws keys`` (show, rotate) to ``app``."""
+    app.add_typer(keys_app, name="keys")

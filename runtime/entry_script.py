@@ -1,7 +1,7 @@
 """The interface between the HTTP layer and a user's entry script, whatever its language.
 
-The HTTP layer knows only :class:`EntryScript`; ``python_script.py`` and ``r_script.py`` implement it,
-and ``loader.load_entry_script`` picks the implementation from the file's suffix.
+The HTTP layer knows only :class:`EntryScript`; ``python_script.py`` and ``r_script.py``
+implement it, and ``loader.load_entry_script`` picks the implementation from the file's suffix.
 """
 
 from __future__ import annotations
@@ -15,7 +15,25 @@ from mlws.runtime.settings import RuntimeSettings
 
 
 class EntryScriptError(Exception):
-    """The entry script could not be loaded or its ``init()`` failed; the message says why."""
+    """The entry script could not be loaded or its ``init()`` failed; the message says why.
+
+    ``detail`` holds the script's own traceback (or an R error message) when there is one; the
+    server logs it and prints it on start-up failure.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class ScoreInputError(Exception):
+    """A request the script cannot take: answered with ``status`` and ``{"message": ...}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +41,16 @@ class ScoreRequest:
     """One scoring request as the entry script sees it."""
 
     body: bytes
-    """The raw request body (UTF-8 JSON for POST /score; empty for GET)."""
+    """The raw request body of POST /score; for GET /score, the query parameters as a JSON object
+    (values parsed as JSON when they are JSON, repeated names as lists: azmlinfsrv's way)."""
     query: Mapping[str, str] = field(default_factory=dict)
     """Query parameters (GET /score)."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """Request headers, lower-case names, without ``authorization``."""
     request_id: str = ""
     """The request id the response echoes."""
+    method: str = "POST"
+    """``POST`` or ``GET``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +88,10 @@ class EntryScript(ABC):
     def openapi_schemas(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """JSON schemas of the input and output, when the script declares them."""
         return None, None
+
+    def openapi_versions(self) -> frozenset[str]:
+        """OpenAPI versions the script's schemas can be written in (``2.0``, ``3.0``, ``3.1``)."""
+        return frozenset({"2.0", "3.0", "3.1"})
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what ``init`` acquired (processes, files)."""

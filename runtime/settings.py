@@ -1,7 +1,7 @@
 """Runtime settings: the configuration contract between images and the components that run them.
 
-Every field is read from an environment variable named ``MLWS_<FIELD>`` (upper case), except the three
-Azure ML names (``AZUREML_MODEL_DIR``, ``AZUREML_ENTRY_SCRIPT``, ``AML_APP_ROOT``) kept for
+Every field is read from an environment variable named ``MLWS_<FIELD>`` (upper case), except the
+three Azure ML names (``AZUREML_MODEL_DIR``, ``AZUREML_ENTRY_SCRIPT``, ``AML_APP_ROOT``) kept for
 compatibility with scripts written for Azure ML. The Pulumi components render container environments
 with :func:`env_var_name`, so a name is defined here once and nowhere else.
 """
@@ -64,7 +64,8 @@ class RuntimeSettings(BaseSettings):
     """Worker processes, each with its own copy of the model."""
 
     auth_mode: AuthMode = "none"
-    """``none``, ``key`` (``Authorization: Bearer <primary or secondary key>``) or ``token`` (JWT)."""
+    """``none``, ``key`` (``Authorization: Bearer <primary or secondary key>``) or ``token``
+    (JWT)."""
 
     primary_key: SecretStr | None = None
     """Primary service key (key auth)."""
@@ -76,7 +77,8 @@ class RuntimeSettings(BaseSettings):
     """HS256 signing secret for token auth."""
 
     token_jwks_url: str | None = None
-    """JWKS URL (or OIDC issuer URL ending in ``/.well-known/openid-configuration``) for RS256/ES256."""
+    """JWKS URL (or OIDC discovery URL ending in ``/.well-known/openid-configuration``) for
+    RS256/ES256 tokens."""
 
     token_audience: str | None = None
     """Required ``aud`` claim, checked when set."""
@@ -88,7 +90,8 @@ class RuntimeSettings(BaseSettings):
     """A request whose scoring takes longer gets 504 (Azure ML's ``scoring_timeout_ms``)."""
 
     max_concurrent_requests: int = Field(default=1, ge=1)
-    """Requests scored at once per worker process (Azure ML's ``replica_max_concurrent_requests``)."""
+    """Requests scored at once per worker process (Azure ML's
+    ``replica_max_concurrent_requests``)."""
 
     max_request_wait_ms: int = Field(default=500, ge=0)
     """How long a request may queue for a scoring slot before 503 (``max_request_wait_time``)."""
@@ -107,6 +110,17 @@ class RuntimeSettings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and the request log."""
+
+    strict_json: bool = True
+    """Check ``POST /score`` bodies before the script sees them: a non-JSON ``Content-Type``
+    gets 415, an empty, non-UTF-8 or malformed JSON body gets 400. ``false`` passes any body to an
+    undecorated ``run()`` unchecked, exactly as azmlinfsrv does."""
+
+    metrics_auth: bool = False
+    """Whether ``GET /metrics`` needs the credentials ``/score`` needs (off: scrapers need none)."""
+
+    metrics_dir: Path | None = None
+    """Folder where worker processes share metrics; the server makes one when ``workers > 1``."""
 
     @model_validator(mode="after")
     def _auth_has_credentials(self) -> RuntimeSettings:

@@ -1,0 +1,629 @@
+"""The HTTP layer: a lean pure-ASGI app in front of an :class:`EntryScript`.
+
+Routes (auth as configured on the two marked ``auth``):
+
+* ``POST /score`` (auth): the body goes to the script; ``GET /score`` (auth) sends the query
+  parameters as a JSON object, as azmlinfsrv does; ``OPTIONS /score`` answers 200.
+* ``GET /`` -> ``Healthy``; ``GET /live`` -> 200 while the process runs; ``GET /ready`` -> 503 until
+  the script's ``init()`` succeeded, then 200.
+* ``GET /swagger.json?version=2|3|3.1`` (auth): OpenAPI documents (:mod:`mlws.runtime.swagger`).
+* ``GET /metrics``: Prometheus text; needs auth only when ``metrics_auth`` is set.
+
+Start-up: the server listens at once and ``init()`` runs in a background thread, so liveness passes
+during a slow model load; ``/ready`` and ``/score`` answer 503 until it finishes. If it fails, the
+script's error is logged and ``on_init_failure`` is called (the server then exits non-zero).
+
+Scoring goes through :attr:`ScoringApp.submit`, a function taking a :class:`ScoreRequest` and
+returning an ``asyncio.Future`` of the :class:`ScoreResult`. By default it runs
+``EntryScript.score`` in a thread pool sized to the concurrency cap. **Batching hook:** a
+micro-batcher replaces ``app.submit`` (in an :attr:`ScoringApp.on_ready` callback, or right after
+construction) with its own function that queues requests and resolves their futures from one
+``EntryScript.score_batch`` call; the app keeps applying the concurrency cap, the queue wait, the
+scoring timeout and error mapping around whatever ``submit`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from mlws.runtime.auth import Authenticator, AuthFailure, build_authenticator
+from mlws.runtime.entry_script import (
+    EntryScript,
+    EntryScriptError,
+    ScoreInputError,
+    ScoreRequest,
+    ScoreResult,
+)
+from mlws.runtime.logs import ACCESS_LOGGER, access_record
+from mlws.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from mlws.runtime.metrics import Metrics
+from mlws.runtime.python_script import is_json_content_type, json_error
+from mlws.runtime.settings import RuntimeSettings
+from mlws.runtime.swagger import SwaggerDocs, SwaggerError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Submit = Callable[[ScoreRequest], "asyncio.Future[ScoreResult]"]
+
+logger = logging.getLogger("mlws.runtime")
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+#: azmlinfsrv's limit on request id headers (longer ones get 431).
+REQUEST_ID_LIMIT = 100
+RUN_FAILED_MESSAGE = "An unexpected error occurred in scoring script. Check the logs for more info."
+NOT_FOUND_MESSAGE = (
+    "The requested URL was not found on the server. If you entered the URL manually please check "
+    "your spelling and try again."
+)
+METHOD_NOT_ALLOWED_MESSAGE = "The method is not allowed for the requested URL."
+_JSON = b"application/json"
+_TEXT = b"text/plain; charset=utf-8"
+_ROUTES = frozenset({"/score", "/", "/live", "/ready", "/swagger.json", "/metrics"})
+
+
+class _Slots:
+    """A counting semaphore for the event loop with a bounded wait (no task per acquire)."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_acquire(self) -> bool:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def acquire(self, timeout: float) -> bool:
+        if self.try_acquire():
+            return True
+        if timeout <= 0:
+            return False
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            return True
+        except TimeoutError:
+            if waiter.done() and not waiter.cancelled():
+                return True  # handed a slot just as the wait ended
+            waiter.cancel()
+            return False
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()
+            waiter.cancel()
+            raise
+
+    def release(self, _: object = None) -> None:
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Disconnected(Exception):
+    pass
+
+
+def _query_as_json(query_string: bytes) -> bytes:
+    """azmlinfsrv's GET /score input: each value parsed as JSON if it is, repeats become lists."""
+    parsed: dict[str, Any] = {}
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        try:
+            item: Any = json.loads(value)
+        except ValueError:
+            item = value
+        if key in parsed:
+            previous = parsed[key]
+            if isinstance(previous, _Repeated):
+                previous.append(item)
+            else:
+                parsed[key] = _Repeated([previous, item])
+        else:
+            parsed[key] = item
+    return json.dumps(parsed).encode()
+
+
+class _Repeated(list[Any]):
+    """Values of a repeated query parameter (a subclass, so a JSON list value stays one value)."""
+
+
+class ScoringApp:
+    """The ASGI application serving one entry script.
+
+    ``entry_script`` defaults to the script ``settings`` names (loaded at start-up).
+    ``on_init_failure`` is called on the event loop when loading or ``init()`` fails.
+    """
+
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        entry_script: EntryScript | None = None,
+        *,
+        on_init_failure: Callable[[EntryScriptError], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.script = entry_script
+        self.on_init_failure = on_init_failure
+        self.authenticator: Authenticator = build_authenticator(settings)
+        self.metrics = Metrics(settings.metrics_dir)
+        self.ready = False
+        self.init_error: EntryScriptError | None = None
+        self.swagger: SwaggerDocs | None = None
+        #: Callbacks run on the event loop once ``init()`` succeeded (e.g. to start a batcher).
+        self.on_ready: list[Callable[[ScoringApp], None]] = []
+        self.submit: Submit = self._submit_to_pool
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots = _Slots(settings.max_concurrent_requests)
+        self._wait_s = settings.max_request_wait_ms / 1000
+        self._timeout_s = settings.scoring_timeout_ms / 1000
+        self._max_bytes = settings.max_request_bytes
+        self._strict = settings.strict_json
+        self._auth_metrics = settings.metrics_auth
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._started = False
+        self._log_requests = True
+        retry_after = max(1, round(settings.max_request_wait_ms / 1000))
+        self._retry_after = str(retry_after).encode()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def startup(self) -> None:
+        """Create the thread pool and start ``init()`` in the background (returns at once)."""
+        if self._started:
+            return
+        self._started = True
+        self._loop = asyncio.get_running_loop()
+        self._log_requests = access_logger.isEnabledFor(logging.INFO)
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.settings.max_concurrent_requests, thread_name_prefix="mlws-score"
+        )
+        if self.settings.metrics_dir is not None:
+            self._flusher = asyncio.create_task(self._flush_metrics())
+        threading.Thread(target=self._run_init, name="mlws-init", daemon=True).start()
+
+    async def shutdown(self) -> None:
+        """Stop background work and release the script (in-flight requests have finished)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        with contextlib.suppress(OSError):
+            self.metrics.flush()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.script is not None and self.ready:
+            try:
+                self.script.close()
+            except Exception:
+                logger.exception("closing the entry script failed")
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until ``init()`` finished (tests, embedders); raise its error if it failed."""
+        deadline = time.monotonic() + timeout
+        while not self.ready and self.init_error is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("init() did not finish in time")
+            await asyncio.sleep(0.01)
+        if self.init_error is not None:
+            raise self.init_error
+
+    def _run_init(self) -> None:
+        error: EntryScriptError | None = None
+        try:
+            if self.script is None:
+                from mlws.runtime.loader import load_entry_script
+
+                self.script = load_entry_script(self.settings)
+            self.script.init()
+            self.swagger = SwaggerDocs(
+                self.settings.source_directory,
+                self.script.openapi_schemas(),
+                self.script.openapi_versions(),
+            )
+        except EntryScriptError as exc:
+            error = exc
+        except Exception as exc:
+            error = EntryScriptError(
+                f"start-up failed: {type(exc).__name__}: {exc}",
+                detail="".join(traceback.format_exception(exc)),
+            )
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed: shutting down
+            loop.call_soon_threadsafe(self._init_finished, error)
+
+    def _init_finished(self, error: EntryScriptError | None) -> None:
+        if error is None:
+            self.ready = True
+            logger.info("ready: serving %s", self.settings.entry_script_path)
+            for callback in self.on_ready:
+                callback(self)
+            return
+        self.init_error = error
+        logger.error(
+            "the entry script failed to start: %s",
+            error.message,
+            extra={"fields": {"traceback": error.detail}} if error.detail else None,
+        )
+        print(f"mlws: {error.message}", file=sys.stderr)
+        if error.detail:
+            print(error.detail.rstrip(), file=sys.stderr)
+        sys.stderr.flush()
+        if self.on_init_failure is not None:
+            self.on_init_failure(error)
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.metrics.flush()
+            except OSError:
+                logger.warning("could not write metrics to %s", self.settings.metrics_dir)
+
+    def _submit_to_pool(self, request: ScoreRequest) -> asyncio.Future[ScoreResult]:
+        assert self._loop is not None
+        assert self._pool is not None
+        assert self.script is not None
+        return self._loop.run_in_executor(self._pool, self.script.score, request)
+
+    # -- ASGI ------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        authorization: bytes | None = None
+        request_id: bytes | None = None
+        ms_request_id: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"x-request-id":
+                request_id = value
+            elif name == b"x-ms-request-id":
+                ms_request_id = value
+        if request_id is None:
+            request_id = ms_request_id or str(uuid.uuid4()).encode()
+        if ms_request_id is None:
+            ms_request_id = request_id
+        ids = [(b"x-request-id", request_id), (b"x-ms-request-id", ms_request_id)]
+        if len(request_id) > REQUEST_ID_LIMIT or len(ms_request_id) > REQUEST_ID_LIMIT:
+            ids = []
+            status = await self._error(
+                send, 431, f"request id headers must not exceed {REQUEST_ID_LIMIT} characters", ids
+            )
+        elif path == "/score":
+            status = await self._score(scope, receive, send, method, authorization, ids)
+        elif method != "GET" and path in _ROUTES:
+            status = await self._error(send, 405, METHOD_NOT_ALLOWED_MESSAGE, ids)
+        elif path == "/":
+            status = await self._respond(send, 200, b"Healthy", _TEXT, ids)
+        elif path == "/live":
+            status = await self._respond(send, 200, b'{"status":"live"}', _JSON, ids)
+        elif path == "/ready":
+            status = await self._readiness(send, ids)
+        elif path == "/swagger.json":
+            status = await self._swagger(scope, send, authorization, ids)
+        elif path == "/metrics":
+            failure = await self._authenticate(authorization) if self._auth_metrics else None
+            if failure is not None:
+                status = await self._unauthorized(send, failure, ids)
+            else:
+                body = self.metrics.render()
+                status = await self._respond(send, 200, body, METRICS_CONTENT_TYPE, ids)
+        else:
+            status = await self._error(send, 404, NOT_FOUND_MESSAGE, ids)
+        elapsed = time.perf_counter() - start
+        self.metrics.observe(path if path in _ROUTES else "other", status, elapsed)
+        if self._log_requests:
+            access_logger.info(
+                "request",
+                extra={
+                    "fields": access_record(
+                        request_id.decode("latin-1"), method, path, status, elapsed * 1000
+                    )
+                },
+            )
+
+    # -- /score ----------------------------------------------------------------------------------
+    async def _score(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        authorization: bytes | None,
+        ids: list[tuple[bytes, bytes]],
+    ) -> int:
+        if method == "OPTIONS":
+            return await self._respond(send, 200, b"", _TEXT, ids)
+        if method != "POST" and method != "GET":
+            return await self._error(send, 405, METHOD_NOT_ALLOWED_MESSAGE, ids)
+        failure = await self._authenticate(authorization)
+        if failure is not None:
+            return await self._unauthorized(send, failure, ids)
+        if not self.ready:
+            return await self._not_ready(send, ids)
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name != b"authorization":
+                headers[name.decode("latin-1")] = value.decode("latin-1")
+        if method == "GET":
+            body = _query_as_json(scope["query_string"])
+        else:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > self._max_bytes:
+                return await self._too_large(send, ids)
+            content_type = headers.get("content-type")
+            if self._strict and content_type and not is_json_content_type(content_type):
+                return await self._error(
+                    send, 415, "Expects Content-Type to be application/json", ids
+                )
+            try:
+                body = await self._read_body(receive)
+            except _BodyTooLarge:
+                return await self._too_large(send, ids)
+            except _Disconnected:
+                return 499
+            if self._strict:
+                problem = _json_problem(body)
+                if problem is not None:
+                    return await self._error(send, 400, problem, ids)
+        request = ScoreRequest(
+            body=body,
+            query={},
+            headers=headers,
+            request_id=ids[0][1].decode("latin-1"),
+            method=method,
+        )
+        return await self._run(send, request, ids)
+
+    async def _run(self, send: Send, request: ScoreRequest, ids: list[tuple[bytes, bytes]]) -> int:
+        slots = self._slots
+        if not slots.try_acquire() and not await slots.acquire(self._wait_s):
+            return await self._respond(
+                send,
+                503,
+                orjson.dumps(
+                    {
+                        "message": "Too many requests: all scoring slots stayed busy for "
+                        f"{self.settings.max_request_wait_ms} ms. Retry later.",
+                        "request_id": request.request_id,
+                    }
+                ),
+                _JSON,
+                [*ids, (b"retry-after", self._retry_after)],
+            )
+        released = False
+        try:
+            future = self.submit(request)
+            done, _ = await asyncio.wait((future,), timeout=self._timeout_s)
+            if not done:
+                future.add_done_callback(slots.release)  # the slot frees when scoring really ends
+                released = True
+                logger.error(
+                    "scoring timed out after %d ms",
+                    self.settings.scoring_timeout_ms,
+                    extra={"fields": {"request_id": request.request_id}},
+                )
+                return await self._error(
+                    send,
+                    504,
+                    f"Scoring timeout after {self.settings.scoring_timeout_ms} ms",
+                    ids,
+                    request.request_id,
+                )
+            slots.release()
+            released = True
+            exc = future.exception()
+            if exc is None:
+                result = future.result()
+                headers = [(b"content-type", result.content_type.encode("latin-1")), *ids]
+                for name, value in result.headers.items():
+                    headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+                return await self._send(send, result.status, result.body, headers)
+            if isinstance(exc, ScoreInputError):
+                return await self._error(send, exc.status, exc.message, ids)
+            logger.error(
+                "run() raised %s",
+                type(exc).__name__,
+                exc_info=exc,
+                extra={"fields": {"request_id": request.request_id}},
+            )
+            return await self._error(send, 500, RUN_FAILED_MESSAGE, ids, request.request_id)
+        finally:
+            if not released:  # cancelled while waiting (client gone, shutdown)
+                slots.release()
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            if len(body) > self._max_bytes:
+                raise _BodyTooLarge
+            return body
+        chunks = [body]
+        size = len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > self._max_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # -- other routes ----------------------------------------------------------------------------
+    async def _readiness(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
+        if self.ready:
+            return await self._respond(send, 200, b'{"status":"ready"}', _JSON, ids)
+        if self.init_error is not None:
+            body = {"status": "failed", "message": self.init_error.message}
+        else:
+            body = {"status": "starting", "message": "init() is still running"}
+        return await self._respond(send, 503, orjson.dumps(body), _JSON, ids)
+
+    async def _swagger(
+        self, scope: Scope, send: Send, authorization: bytes | None, ids: list[tuple[bytes, bytes]]
+    ) -> int:
+        failure = await self._authenticate(authorization)
+        if failure is not None:
+            return await self._unauthorized(send, failure, ids)
+        if self.swagger is None:
+            return await self._not_ready(send, ids)
+        version: str | None = None
+        for key, value in parse_qsl(scope["query_string"].decode("latin-1")):
+            if key == "version":
+                version = value
+                break
+        try:
+            body = self.swagger.get(version)
+        except SwaggerError as exc:
+            return await self._error(send, 404, str(exc), ids)
+        return await self._respond(send, 200, body, _JSON, ids)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    async def _authenticate(self, authorization: bytes | None) -> AuthFailure | None:
+        auth = self.authenticator
+        if auth.blocking:
+            return await asyncio.get_running_loop().run_in_executor(None, auth.check, authorization)
+        return auth.check(authorization)
+
+    async def _unauthorized(
+        self, send: Send, failure: AuthFailure, ids: list[tuple[bytes, bytes]]
+    ) -> int:
+        body = orjson.dumps({"message": f"Unauthorized: {failure.description}"})
+        headers = [
+            (b"content-type", _JSON),
+            (b"www-authenticate", failure.www_authenticate),
+            *ids,
+        ]
+        return await self._send(send, 401, body, headers)
+
+    async def _not_ready(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
+        if self.init_error is not None:
+            message = f"The entry script failed to start: {self.init_error.message}"
+        else:
+            message = "The entry script's init() is still running; retry shortly."
+        return await self._respond(
+            send,
+            503,
+            orjson.dumps({"message": message}),
+            _JSON,
+            [*ids, (b"retry-after", b"1")],
+        )
+
+    async def _too_large(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
+        return await self._error(
+            send, 413, f"Request body is larger than {self._max_bytes} bytes", ids
+        )
+
+    async def _error(
+        self,
+        send: Send,
+        status: int,
+        message: str,
+        ids: list[tuple[bytes, bytes]],
+        request_id: str | None = None,
+    ) -> int:
+        payload: dict[str, str] = {"message": message}
+        if request_id is not None:
+            payload["request_id"] = request_id
+        return await self._respond(send, status, orjson.dumps(payload), _JSON, ids)
+
+    async def _respond(
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        content_type: bytes,
+        ids: list[tuple[bytes, bytes]],
+    ) -> int:
+        return await self._send(send, status, body, [(b"content-type", content_type), *ids])
+
+    @staticmethod
+    async def _send(
+        send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> int:
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return status
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why ``body`` is not acceptable JSON, or None when it is."""
+    if not body:
+        return "POST body is empty. Expecting JSON."
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return f"Input cannot be decoded as UTF-8: {exc}"
+        return f"POST body could not be decoded as JSON: {json_error(body)}"
+    return None
+
+
+def create_app(
+    settings: RuntimeSettings | None = None,
+    entry_script: EntryScript | None = None,
+    *,
+    on_init_failure: Callable[[EntryScriptError], None] | None = None,
+) -> ScoringApp:
+    """Build the ASGI app for ``settings`` (read from the environment when omitted)."""
+    return ScoringApp(settings or RuntimeSettings(), entry_script, on_init_failure=on_init_failure)

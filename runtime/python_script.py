@@ -1,0 +1,251 @@
+"""Python entry scripts, as Azure ML writes them.
+
+The contract (the same as azmlinfsrv's, checked by the compatibility suite):
+
+* the module defines ``init()``, run once before the first request, and ``run(raw_data)``, run per
+  request with the request body as a ``str``; the return value is JSON-serialised (a ``str`` return
+  value becomes a JSON string, as azmlinfsrv does);
+* or ``init()`` returns the predict callable and the module has no ``run`` (the seed's contract);
+* ``run`` decorated with ``inference_schema``'s ``@input_schema``/``@output_schema`` gets the parsed
+  JSON body's members as keyword arguments, converted by the decorators, and its schemas go into
+  ``/swagger.json``;
+* ``run`` may take a ``request_headers`` argument (a dict of the request headers, minus
+  ``Authorization``);
+* ``AZUREML_MODEL_DIR`` is set in ``os.environ`` and the source directory is on ``sys.path`` before
+  the module is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import itertools
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any
+
+import orjson
+from mlws.runtime.entry_script import (
+    EntryScript,
+    EntryScriptError,
+    ScoreInputError,
+    ScoreRequest,
+    ScoreResult,
+)
+from mlws.runtime.settings import RuntimeSettings
+
+logger = logging.getLogger("mlws.runtime")
+
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_module_counter = itertools.count()
+_ALL_VERSIONS = frozenset({"2.0", "3.0", "3.1"})
+
+
+def _script_traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
+
+
+def _is_schema_decorated(func: Callable[..., Any]) -> bool:
+    try:
+        from inference_schema.schema_util import is_schema_decorated
+    except ImportError:
+        return False
+    return bool(is_schema_decorated(func))
+
+
+def is_json_content_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` names JSON the way Flask's ``request.is_json`` decides it."""
+    if not content_type:
+        return False
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def encode_output(value: Any) -> bytes:
+    """Serialise what ``run()`` returned as the JSON response body.
+
+    Like azmlinfsrv's ``json.dumps(value)``, plus numpy arrays and scalars (azmlinfsrv rejects
+    them).
+    """
+    return orjson.dumps(value, option=_JSON_OPTIONS)
+
+
+class PythonEntryScript(EntryScript):
+    """A ``.py`` entry script with Azure ML's ``init()``/``run()`` contract."""
+
+    def __init__(self, settings: RuntimeSettings) -> None:
+        super().__init__(settings)
+        self.path = settings.entry_script_path
+        self.module: ModuleType | None = None
+        self._predict: Callable[..., Any] | None = None
+        self._call: Callable[[ScoreRequest], Any] | None = None
+        self._params: list[inspect.Parameter] = []
+        self.decorated = False
+        self.takes_headers = False
+
+    # -- start-up ------------------------------------------------------------------------------
+    def init(self) -> None:
+        """Import the script, run its ``init()``, and decide how requests reach its predict."""
+        self._prepare_process()
+        module = self._import()
+        init = getattr(module, "init", None)
+        if not callable(init):
+            raise EntryScriptError(f"entry script {self.path} does not define an init() function")
+        user_run = getattr(module, "run", None)
+        driver = getattr(module, "driver_module", None)
+        if isinstance(driver, ModuleType) and callable(getattr(driver, "run", None)):
+            user_run = driver.run  # azmlinfsrv calls the real score script behind a driver module
+        logger.info("running init() of %s", self.path)
+        try:
+            returned = init()
+        except BaseException as exc:
+            raise EntryScriptError(
+                f"init() of {self.path} failed: {type(exc).__name__}: {exc}",
+                detail=_script_traceback(exc),
+            ) from exc
+        if not callable(user_run):
+            if not callable(returned):
+                raise EntryScriptError(
+                    f"entry script {self.path} defines no run() function and its init() "
+                    "did not return a predict callable"
+                )
+            user_run = returned
+        self._bind(user_run)
+        self.module = module
+        logger.info("init() of %s finished", self.path)
+
+    def _prepare_process(self) -> None:
+        if not self.path.is_file():
+            raise EntryScriptError(f"entry script {self.path} does not exist")
+        if self.settings.model_dir is not None:
+            os.environ["AZUREML_MODEL_DIR"] = str(self.settings.model_dir.resolve())
+        source = str(self.settings.source_directory.resolve())
+        if source not in sys.path:
+            sys.path.append(source)
+        script_dir = str(self.path.parent)
+        if script_dir not in sys.path:
+            sys.path.append(script_dir)
+
+    def _import(self) -> ModuleType:
+        name = f"mlws_entry_{next(_module_counter)}"
+        spec = importlib.util.spec_from_file_location(name, self.path)
+        if spec is None or spec.loader is None:
+            raise EntryScriptError(f"cannot import entry script {self.path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as exc:
+            sys.modules.pop(name, None)
+            raise EntryScriptError(
+                f"importing {self.path} failed: {type(exc).__name__}: {exc}",
+                detail=_script_traceback(exc),
+            ) from exc
+        return module
+
+    def _bind(self, user_run: Callable[..., Any]) -> None:
+        try:
+            params = list(inspect.signature(user_run).parameters.values())
+        except (TypeError, ValueError):  # builtins, some C callables: one positional argument
+            params = [inspect.Parameter("data", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        ok_kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if any(p.kind not in ok_kinds for p in params):
+            raise EntryScriptError(
+                "run() cannot accept positional-only arguments, *args, or **kwargs."
+            )
+        self.takes_headers = any(p.name == "request_headers" for p in params)
+        params = [p for p in params if p.name != "request_headers"]
+        if not params:
+            raise EntryScriptError("run() needs to accept an argument for input data.")
+        self._predict = user_run
+        self._params = params
+        self.decorated = _is_schema_decorated(user_run)
+        self._call = self._call_decorated if self.decorated else self._call_raw
+
+    # -- per request -----------------------------------------------------------------------------
+    def score(self, request: ScoreRequest) -> ScoreResult:
+        """Call the script's predict function and serialise its answer."""
+        call = self._call
+        if call is None:
+            raise RuntimeError("score() called before init() succeeded")
+        output = call(request)
+        if isinstance(output, ScoreResult):
+            return output
+        return ScoreResult(body=encode_output(output))
+
+    def _call_raw(self, request: ScoreRequest) -> Any:
+        try:
+            raw = request.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScoreInputError(f"Input cannot be decoded as UTF-8: {exc}") from None
+        assert self._predict is not None
+        if self.takes_headers:
+            return self._predict(raw, request_headers=dict(request.headers))
+        return self._predict(raw)
+
+    def _call_decorated(self, request: ScoreRequest) -> Any:
+        if request.method == "POST" and not is_json_content_type(
+            request.headers.get("content-type")
+        ):
+            raise ScoreInputError("Expects Content-Type to be application/json", status=415)
+        body = parse_json_object(request.body)
+        kwargs: dict[str, Any] = {}
+        for param in self._params:
+            value = body.get(param.name, param.default)
+            if value is inspect.Parameter.empty:
+                raise ScoreInputError(f"A value is not provided for the {param.name!r} parameter.")
+            kwargs[param.name] = value
+        assert self._predict is not None
+        if self.takes_headers:
+            kwargs["request_headers"] = dict(request.headers)
+        return self._predict(**kwargs)
+
+    # -- schemas ---------------------------------------------------------------------------------
+    def openapi_schemas(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The ``inference_schema`` input and output schemas of a decorated ``run``."""
+        if not self.decorated or self._predict is None:
+            return None, None
+        from inference_schema.schema_util import get_input_schema, get_output_schema
+
+        return get_input_schema(self._predict), get_output_schema(self._predict)
+
+    def openapi_versions(self) -> frozenset[str]:
+        """Versions ``inference_schema`` can express the schemas in (all when undecorated)."""
+        if self._predict is None:
+            return _ALL_VERSIONS
+        try:
+            from inference_schema.schema_util import get_supported_versions
+        except ImportError:
+            return _ALL_VERSIONS
+        return frozenset(get_supported_versions(self._predict))
+
+
+def parse_json_object(body: bytes) -> Mapping[str, Any]:
+    """Parse a request body that must be a JSON object, with azmlinfsrv's error messages."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        if not body:
+            raise ScoreInputError("POST body is empty. Expecting a JSON dictionary.") from None
+        raise ScoreInputError(
+            f"POST body could not be decoded as JSON: {json_error(body)}"
+        ) from None
+    if not isinstance(parsed, dict):
+        raise ScoreInputError("POST body should be a JSON dictionary.")
+    return parsed
+
+
+def json_error(body: bytes) -> str:
+    """The standard library's message for a body that is not JSON (azmlinfsrv's wording)."""
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        return str(exc)
+    return "invalid JSON"

@@ -1,0 +1,289 @@
+"""``GET /swagger.json``: OpenAPI documents as azmlinfsrv builds them.
+
+Versions ``2`` (alias ``2.0``, the default), ``3`` (alias ``3.0``) and ``3.1`` are offered, chosen
+with ``?version=``. A document is read from the source directory when the user ships one
+(``swagger.json`` or ``swagger2.json``, ``swagger3.json``, ``swagger3.1.json``), otherwise generated
+from the script's ``inference_schema`` schemas (empty object schemas when ``run`` is
+undecorated).
+``SERVICE_NAME``, ``SERVICE_VERSION`` and ``SERVICE_PATH_PREFIX`` fill the title, version and paths.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_ERROR = {"type": "object", "properties": {"message": {"type": "string"}}}
+_BEARER = {
+    "type": "apiKey",
+    "name": "Authorization",
+    "in": "header",
+    "description": "For example: Bearer abc123",
+}
+_HEALTH = "Simple health check endpoint to ensure the service is up at any given point."
+_HEALTHY = "If service is up and running, this response will be returned with the content 'Healthy'"
+_RUN = "Run web service's model and get the prediction output"
+_PAYLOAD = "The input payload for executing the real-time machine learning service."
+_OK = "The service processed the input correctly and provided a result prediction, if applicable."
+_FAILED = "The service failed to execute due to an error."
+
+
+class SwaggerError(Exception):
+    """The requested version is unknown or not available for this script (404)."""
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """What the documents say about the service."""
+
+    name: str = "ML service"
+    version: str = "1.0"
+    path_prefix: str = ""
+
+    @classmethod
+    def from_env(cls) -> ServiceInfo:
+        """Read azmlinfsrv's ``SERVICE_NAME``, ``SERVICE_VERSION``, ``SERVICE_PATH_PREFIX``."""
+        return cls(
+            name=os.environ.get("SERVICE_NAME", "ML service"),
+            version=os.environ.get("SERVICE_VERSION", "1.0"),
+            path_prefix=os.environ.get("SERVICE_PATH_PREFIX", ""),
+        )
+
+    @property
+    def prefix(self) -> str:
+        return f"/{self.path_prefix.strip('/')}" if self.path_prefix else ""
+
+
+def _info(service: ServiceInfo) -> dict[str, Any]:
+    return {
+        "title": service.name,
+        "description": f"API specification for the Azure Machine Learning service {service.name}",
+        "version": service.version,
+    }
+
+
+def swagger2(service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI 2.0 document (azmlinfsrv's ``swagger2_template.json`` filled in)."""
+    p = service.prefix
+    error_ref = {"description": _FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
+    return {
+        "swagger": "2.0",
+        "info": _info(service),
+        "schemes": ["https"],
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "securityDefinitions": {"Bearer": dict(_BEARER)},
+        "paths": {
+            f"{p}/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "description": _HEALTH,
+                    "responses": {
+                        "200": {
+                            "description": _HEALTHY,
+                            "schema": {"type": "string"},
+                            "examples": {"application/json": "Healthy"},
+                        },
+                        "default": error_ref,
+                    },
+                }
+            },
+            f"{p}/score": {
+                "post": {
+                    "operationId": "RunMLService",
+                    "description": _RUN,
+                    "security": [{"Bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "serviceInputPayload",
+                            "in": "body",
+                            "description": _PAYLOAD,
+                            "schema": {"$ref": "#/definitions/ServiceInput"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": _OK,
+                            "schema": {"$ref": "#/definitions/ServiceOutput"},
+                        },
+                        "default": error_ref,
+                    },
+                }
+            },
+            f"{p}/swagger.json": {
+                "get": {
+                    "operationId": "GetSwaggerSpec",
+                    "description": "Get the Swagger specification.",
+                    "parameters": [
+                        {
+                            "name": "version",
+                            "in": "query",
+                            "required": False,
+                            "type": "integer",
+                            "enum": [2, 3],
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The Swagger specification.",
+                            "schema": {"type": "string"},
+                        },
+                        "default": error_ref,
+                    },
+                }
+            },
+        },
+        "definitions": {"ServiceInput": inp, "ServiceOutput": out, "ErrorResponse": _ERROR},
+    }
+
+
+def swagger3(
+    service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any], openapi: str = "3.0.3"
+) -> dict[str, Any]:
+    """The OpenAPI 3.0 (or 3.1) document (azmlinfsrv's ``swagger3_template.json`` filled in)."""
+    p = service.prefix
+    error_ref = {
+        "description": _FAILED,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+
+    def text(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"text/plain": {"schema": schema}}}
+
+    return {
+        "openapi": openapi,
+        "info": _info(service),
+        "security": [{"Bearer": []}],
+        "paths": {
+            f"{p}/": {
+                "get": {
+                    "operationId": "ServiceHealthCheck",
+                    "description": _HEALTH,
+                    "responses": {
+                        "200": text(_HEALTHY, {"type": "string", "example": "Healthy"}),
+                        "default": error_ref,
+                    },
+                }
+            },
+            f"{p}/score": {
+                "post": {
+                    "operationId": "RunMLService",
+                    "description": _RUN,
+                    "security": [{"Bearer": []}],
+                    "requestBody": {
+                        "description": _PAYLOAD,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ServiceInput"}
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": _OK,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/ServiceOutput"}
+                                }
+                            },
+                        },
+                        "default": error_ref,
+                    },
+                }
+            },
+            f"{p}/swagger.json": {
+                "get": {
+                    "operationId": "GetSwaggerSpec",
+                    "description": "Get the Swagger specification.",
+                    "parameters": [
+                        {
+                            "name": "version",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "enum": [2, 3]},
+                        }
+                    ],
+                    "responses": {
+                        "200": text("The Swagger specification.", {"type": "string"}),
+                        "default": error_ref,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {"ServiceInput": inp, "ServiceOutput": out, "ErrorResponse": _ERROR},
+            "securitySchemes": {"Bearer": dict(_BEARER)},
+        },
+    }
+
+
+#: version -> (aliases, user file names tried in order)
+_VERSIONS: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    "2": (frozenset({"2", "2.0"}), ("swagger.json", "swagger2.json")),
+    "3": (frozenset({"3", "3.0"}), ("swagger3.json",)),
+    "3.1": (frozenset({"3.1"}), ("swagger3.1.json",)),
+}
+
+
+class SwaggerDocs:
+    """The documents of one script, serialised once; :meth:`get` picks one by ``?version=``."""
+
+    def __init__(
+        self,
+        source_directory: Path,
+        schemas: tuple[dict[str, Any] | None, dict[str, Any] | None],
+        supported: frozenset[str],
+        service: ServiceInfo | None = None,
+    ) -> None:
+        service = service or ServiceInfo.from_env()
+        if schemas == (None, None):  # azmlinfsrv: undecorated run() -> empty object schemas
+            inp: dict[str, Any] = {"type": "object", "example": {}}
+            out: dict[str, Any] = {"type": "object", "example": {}}
+        else:
+            inp = schemas[0] if schemas[0] is not None else {"type": "object"}
+            out = schemas[1] if schemas[1] is not None else {"type": "object"}
+        self._docs: dict[str, bytes] = {}
+        self.versions: list[str] = []
+        for version, (aliases, files) in _VERSIONS.items():
+            doc = _read_user_file(source_directory, files)
+            if doc is None and aliases & supported:
+                if version == "2":
+                    doc = swagger2(service, copy.deepcopy(inp), copy.deepcopy(out))
+                else:
+                    openapi = "3.1.0" if version == "3.1" else "3.0.3"
+                    doc = swagger3(service, copy.deepcopy(inp), copy.deepcopy(out), openapi)
+            if doc is not None:
+                body = json.dumps(doc).encode()
+                for alias in aliases:
+                    self._docs[alias] = body
+                self.versions.append(version)
+        self.versions.sort()
+
+    def get(self, version: str | None) -> bytes:
+        """The serialised document for ``version`` (default ``2``); raises :class:`SwaggerError`."""
+        version = "2" if version is None else version
+        if not any(version in aliases for aliases, _ in _VERSIONS.values()):
+            raise SwaggerError(
+                f"Swagger version [{version}] is not valid. "
+                f"Supported versions: [{', '.join(self.versions)}]."
+            )
+        body = self._docs.get(version)
+        if body is None:
+            raise SwaggerError(
+                f"Swagger version [{version}] is not supported for the scoring script. "
+                f"Supported swagger versions: [{', '.join(self.versions)}]."
+            )
+        return body
+
+
+def _read_user_file(directory: Path, names: tuple[str, ...]) -> dict[str, Any] | None:
+    for name in names:
+        path = directory / name
+        if path.is_file():
+            loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return loaded
+    return None

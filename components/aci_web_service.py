@@ -1,0 +1,259 @@
+"""``AciWebService``: a scoring image served by Azure Container Instances.
+
+One azure-native ``ContainerGroup`` (plus a TLS sidecar in it when ``ssl_enabled``), keys as secure
+environment variables, private registry credentials as secrets, and by default a ``HealthGate`` that
+makes ``pulumi up`` wait until the service is ready and answers a sample request.
+Settings follow Azure ML's ``aci_webservice_deployment_config`` (auth off by default, no token auth,
+no GPU, less than 48 GB of memory); everything is validated before any resource is registered.
+"""
+
+import base64
+from typing import Any, Required, TypedDict
+
+import pulumi
+from mlws.components._package import type_token
+from mlws.components.aci_spec import (
+    SCORING_CONTAINER,
+    RegistryCredentials,
+    aci_fqdn,
+    container_group_args,
+    scoring_base_url,
+)
+from mlws.components.deployment_config import (
+    AciDeploymentConfig,
+    parse_config,
+    secret_env_names,
+)
+from mlws.components.errors import Problem
+from mlws.components.health_gate import HealthGate, HealthGateArgs
+from pulumi_azure_native import containerinstance
+
+
+class AciWebServiceArgs(TypedDict, total=False):
+    """Inputs of :class:`AciWebService`: resource references plus Azure ML's ACI settings."""
+
+    image: Required[pulumi.Input[str]]
+    """Image reference to run, ideally by digest (``ScoringImage.ref``)."""
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the container group."""
+    location: pulumi.Input[str]
+    """Azure region (default: the resource group's); needed for TLS on the ACI host name."""
+    primary_key: pulumi.Input[str]
+    """Primary service key (``ServiceKeys.primary_key``); required when ``auth_enabled``."""
+    secondary_key: pulumi.Input[str]
+    """Secondary service key (``ServiceKeys.secondary_key``)."""
+    registry_server: pulumi.Input[str]
+    """Private registry host (e.g. ``myacr.azurecr.io``) to log in to."""
+    registry_username: pulumi.Input[str]
+    """Registry user name."""
+    registry_password: pulumi.Input[str]
+    """Registry password (kept secret)."""
+    ssl_certificate: pulumi.Input[str]
+    """PEM certificate (chain) to serve with ``ssl_enabled``; none: Let's Encrypt via Caddy."""
+    ssl_key: pulumi.Input[str]
+    """PEM private key of ``ssl_certificate`` (kept secret)."""
+    cpu_cores: float
+    """CPU cores (default 0.1; at most 4)."""
+    memory_gb: float
+    """Memory in GB (default 0.5; less than 48)."""
+    gpu_cores: int
+    """Must stay 0: GPU inference needs Azure Kubernetes Service."""
+    auth_enabled: bool
+    """Key auth (default off on ACI, as in Azure ML)."""
+    token_auth_enabled: bool
+    """Must stay off: token auth needs Azure Kubernetes Service."""
+    scoring_timeout_ms: int
+    """Scoring calls taking longer get 504 (default 60000)."""
+    replica_max_concurrent_requests: int
+    """Requests scored at once (default 1)."""
+    max_request_wait_time: int
+    """Milliseconds a request may queue before 503 (default 500)."""
+    period_seconds: int
+    """Probe period in seconds (default 10)."""
+    initial_delay_seconds: int
+    """Seconds before the liveness probe starts (default 310)."""
+    timeout_seconds: int
+    """Probe timeout in seconds (default 2)."""
+    success_threshold: int
+    """Readiness successes needed after a failure (default 1)."""
+    failure_threshold: int
+    """Probe failures before restart/unready (default 3)."""
+    tags: dict[str, str]
+    """Azure tags of the container group."""
+    dns_name_label: str
+    """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
+    port: int
+    """Public port without TLS (default 80)."""
+    ssl_enabled: bool
+    """Serve HTTPS on 443 through a Caddy sidecar (ACI has no TLS of its own)."""
+    ssl_cname: str
+    """Custom host name for TLS (a CNAME to the ACI host name)."""
+    health_check: bool
+    """Wait in ``pulumi up`` until the service answers (default on)."""
+    sample_request: str
+    """JSON body the health check POSTs (none: readiness only)."""
+    health_check_timeout_seconds: float
+    """How long the health check waits (default 600)."""
+
+
+#: Args that are resource references rather than settings.
+REFERENCES = frozenset(
+    {
+        "image",
+        "resource_group_name",
+        "location",
+        "primary_key",
+        "secondary_key",
+        "registry_server",
+        "registry_username",
+        "registry_password",
+        "ssl_certificate",
+        "ssl_key",
+    }
+)
+
+
+def reference_problems(args: AciWebServiceArgs) -> list[Problem]:
+    """Missing or contradictory resource references (known at preview: presence only)."""
+    problems: list[Problem] = []
+    for required in ("image", "resource_group_name"):
+        if args.get(required) is None:
+            problems.append(Problem(required, "required"))
+    if args.get("auth_enabled") is True and args.get("primary_key") is None:
+        problems.append(Problem("primary_key", "required when auth_enabled (ServiceKeys)"))
+    registry = [args.get(k) is not None for k in ("registry_username", "registry_password")]
+    if args.get("registry_server") is not None and not all(registry):
+        problems.append(Problem("registry_server", "needs registry_username and registry_password"))
+    elif any(registry) and args.get("registry_server") is None:
+        problems.append(Problem("registry_server", "required with registry credentials"))
+    if (args.get("ssl_certificate") is None) != (args.get("ssl_key") is None):
+        problems.append(Problem("ssl_key", "ssl_certificate and ssl_key go together"))
+    if args.get("ssl_certificate") is not None and args.get("ssl_enabled") is not True:
+        problems.append(Problem("ssl_certificate", "only used with ssl_enabled"))
+    if (
+        args.get("ssl_enabled") is True
+        and not args.get("ssl_cname")
+        and args.get("location") is None
+    ):
+        problems.append(
+            Problem("location", "required for TLS on <dns_name_label>.<location>.azurecontainer.io")
+        )
+    return problems
+
+
+def _b64(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.secret(value).apply(lambda text: base64.b64encode(text.encode()).decode())
+
+
+class AciWebService(pulumi.ComponentResource):
+    """A scoring web service on Azure Container Instances (one container group)."""
+
+    scoring_uri: pulumi.Output[str]
+    """The ``POST`` scoring endpoint, e.g. ``http://<label>.<region>.azurecontainer.io/score``."""
+    swagger_uri: pulumi.Output[str]
+    """The OpenAPI document of the service."""
+    auth_mode: pulumi.Output[str]
+    """``none`` or ``key``."""
+    container_group_name: pulumi.Output[str]
+    """Name of the container group (for ``mlws logs``)."""
+    host: pulumi.Output[str]
+    """Host name (or IP address) the service answers at."""
+
+    def __init__(
+        self,
+        name: str,
+        args: AciWebServiceArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        config = parse_config(
+            AciDeploymentConfig,
+            args,
+            subject=f"AciWebService {name!r}",
+            references=REFERENCES,
+            problems=reference_problems(args),
+        )
+        super().__init__(type_token("AciWebService"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        values = {
+            "primary_key": args.get("primary_key"),
+            "secondary_key": args.get("secondary_key"),
+        }
+        secrets = {
+            env: pulumi.Output.secret(values[setting])
+            for setting, env in secret_env_names(config).items()
+            if values.get(setting) is not None
+        }
+        registry = None
+        if args.get("registry_server") is not None:
+            registry = RegistryCredentials(
+                server=args["registry_server"],
+                username=args["registry_username"],
+                password=pulumi.Output.secret(args["registry_password"]),
+            )
+        tls_site: Any = None
+        if config.ssl_enabled:
+            tls_site = config.ssl_cname or pulumi.Output.from_input(args["location"]).apply(
+                lambda location: aci_fqdn(str(config.dns_name_label), location)
+            )
+        certificate, key = args.get("ssl_certificate"), args.get("ssl_key")
+        group = containerinstance.ContainerGroup(
+            f"{name}-group",
+            **container_group_args(
+                config,
+                image=args["image"],
+                resource_group_name=args["resource_group_name"],
+                location=args.get("location"),
+                secrets=secrets,
+                registry=registry,
+                tls_site=tls_site,
+                tls_certificate_b64=_b64(certificate) if certificate is not None else None,
+                tls_key_b64=_b64(key) if key is not None else None,
+            ),
+            opts=child,
+        )
+
+        def host_of(ip: Any) -> str:
+            if config.ssl_cname:
+                return config.ssl_cname
+            return str((ip.fqdn if ip is not None else None) or (ip.ip if ip is not None else ""))
+
+        self.host = group.ip_address.apply(host_of)
+        base = self.host.apply(lambda host: scoring_base_url(config, host))
+        self.scoring_uri = base.apply(lambda url: f"{url}/score")
+        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
+        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
+        self.container_group_name = group.name
+
+        if config.health_check:
+            gate: HealthGateArgs = {
+                "scoring_uri": self.scoring_uri,
+                "timeout_seconds": config.health_check_timeout_seconds,
+                "image_digest": args["image"],
+                "log_command": pulumi.Output.concat(
+                    "az container logs --resource-group ",
+                    args["resource_group_name"],
+                    " --name ",
+                    group.name,
+                    f" --container-name {SCORING_CONTAINER}",
+                ),
+            }
+            if config.sample_request is not None:
+                gate["sample_request"] = config.sample_request
+            if config.auth_mode == "key":
+                gate["key"] = args["primary_key"]
+            HealthGate(
+                f"{name}-health",
+                gate,
+                pulumi.ResourceOptions(parent=self, depends_on=[group]),
+            )
+
+        self.register_outputs(
+            {
+                "scoring_uri": self.scoring_uri,
+                "swagger_uri": self.swagger_uri,
+                "auth_mode": self.auth_mode,
+                "container_group_name": self.container_group_name,
+                "host": self.host,
+            }
+        )

@@ -1,0 +1,493 @@
+"""``AksCluster`` and ``GpuNodePool``: the Kubernetes side of an ``AksWebService``.
+
+``AksCluster`` creates an azure-native ``ManagedCluster`` with a system node pool and exposes its
+kubeconfig as a secret, or attaches an existing cluster given its kubeconfig. ``GpuNodePool`` adds
+an ``AgentPool`` of GPU (N-series) VMs with a taint (``sku=gpu:NoSchedule``) and a label
+(``accelerator=nvidia``) so only GPU workloads land there, node autoscaling between
+``min_count`` and ``max_count``, and the NVIDIA device plugin DaemonSet that advertises
+``nvidia.com/gpu`` on those nodes. Its ``toleration`` and ``node_selector`` are the strings to pass
+to ``AksWebService`` as ``gpu_toleration`` and ``gpu_node_selector``.
+
+The ARM arguments and the DaemonSet are built by pure functions (:func:`managed_cluster_args`,
+:func:`agent_pool_args`, :func:`nvidia_device_plugin`) tested without Pulumi.
+"""
+
+import base64
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Required, Self, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from mlws.components._package import type_token
+from mlws.components.deployment_config import parse_config, parse_label, parse_taint
+from mlws.components.errors import Problem, Problems
+from pulumi_azure_native import containerservice
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: NVIDIA's device plugin image (pinned).
+DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"
+#: Label AKS puts on every node with its pool's name.
+AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
+#: Where kubelet looks for device plugin sockets.
+DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
+
+_DNS_PREFIX = r"[A-Za-z0-9][A-Za-z0-9-]{0,52}[A-Za-z0-9]"
+
+
+# --- AksCluster --------------------------------------------------------------------------------
+
+
+class AksClusterConfig(BaseModel):
+    """Settings of a new AKS cluster (ignored when attaching by kubeconfig)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cluster_name: str | None = None
+    """Name of the cluster (new: default autonamed; attached: for outputs and messages)."""
+    dns_prefix: str | None = None
+    """DNS prefix of the API server (default: the component name)."""
+    kubernetes_version: str | None = None
+    """Kubernetes version, e.g. ``1.31`` (default: AKS's default)."""
+    system_vm_size: str = "Standard_D4s_v5"
+    """VM size of the system node pool."""
+    system_node_count: int = Field(default=2, ge=1, le=100)
+    """Nodes in the system pool."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Azure tags of the cluster."""
+
+    @field_validator("dns_prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9][A-Za-z0-9-]{0,52}[A-Za-z0-9]", value
+        ):
+            raise ValueError(
+                f"{value!r} is not a DNS prefix: 2-54 letters, digits or '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d+\.\d+(\.\d+)?", value):
+            raise ValueError(f"{value!r} is not a Kubernetes version like 1.31 or 1.31.2")
+        return value
+
+
+def managed_cluster_args(
+    config: AksClusterConfig,
+    *,
+    name: str,
+    resource_group_name: Any,
+    location: Any | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``containerservice.ManagedCluster`` (one system pool, RBAC, MSI)."""
+    args: dict[str, Any] = {
+        "resource_group_name": resource_group_name,
+        "dns_prefix": config.dns_prefix or re.sub(r"[^A-Za-z0-9-]", "-", name)[:54].strip("-"),
+        "enable_rbac": True,
+        "identity": {"type": "SystemAssigned"},
+        "agent_pool_profiles": [
+            {
+                "name": "system",
+                "mode": "System",
+                "vm_size": config.system_vm_size,
+                "count": config.system_node_count,
+                "os_type": "Linux",
+                "type": "VirtualMachineScaleSets",
+            }
+        ],
+    }
+    if config.cluster_name:
+        args["resource_name"] = config.cluster_name
+    if config.kubernetes_version:
+        args["kubernetes_version"] = config.kubernetes_version
+    if location is not None:
+        args["location"] = location
+    if config.tags:
+        args["tags"] = dict(config.tags)
+    return args
+
+
+class AksClusterArgs(TypedDict, total=False):
+    """Inputs of :class:`AksCluster`: create one in a resource group, or attach by kubeconfig."""
+
+    resource_group_name: pulumi.Input[str]
+    """Resource group of a new cluster (required unless ``kubeconfig`` is given)."""
+    location: pulumi.Input[str]
+    """Azure region of a new cluster (default: the resource group's)."""
+    kubeconfig: pulumi.Input[str]
+    """Attach an existing cluster by its kubeconfig instead of creating one (kept secret)."""
+    cluster_name: str
+    """Cluster name (new: default autonamed; attached: reported as ``cluster_name``)."""
+    dns_prefix: str
+    """DNS prefix of a new cluster's API server (default: the component name)."""
+    kubernetes_version: str
+    """Kubernetes version of a new cluster (default: AKS's default)."""
+    system_vm_size: str
+    """VM size of the system node pool (default ``Standard_D4s_v5``)."""
+    system_node_count: int
+    """Nodes in the system pool (default 2)."""
+    tags: dict[str, str]
+    """Azure tags of a new cluster."""
+
+
+class AksCluster(pulumi.ComponentResource):
+    """An AKS cluster, new (azure-native ``ManagedCluster``) or attached by kubeconfig."""
+
+    kubeconfig: pulumi.Output[str]
+    """Kubeconfig for ``AksWebService`` and ``GpuNodePool`` (secret)."""
+    cluster_name: pulumi.Output[str]
+    """Name of the cluster (``GpuNodePool.cluster_name``)."""
+    resource_group_name: pulumi.Output[str]
+    """Resource group of the cluster (empty when attached without one)."""
+
+    REFERENCES: ClassVar[frozenset[str]] = frozenset(
+        {"resource_group_name", "location", "kubeconfig"}
+    )
+
+    def __init__(
+        self,
+        name: str,
+        args: AksClusterArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        problems = []
+        if args.get("kubeconfig") is None and args.get("resource_group_name") is None:
+            problems.append(
+                Problem("resource_group_name", "required to create a cluster (or give kubeconfig)")
+            )
+        config = parse_config(
+            AksClusterConfig,
+            args,
+            subject=f"AksCluster {name!r}",
+            references=self.REFERENCES,
+            problems=problems,
+        )
+        super().__init__(type_token("AksCluster"), name, None, opts)
+        resource_group = args.get("resource_group_name")
+        self.resource_group_name = pulumi.Output.from_input(resource_group or "")
+        if args.get("kubeconfig") is not None:
+            self.kubeconfig = pulumi.Output.secret(args["kubeconfig"])
+            self.cluster_name = pulumi.Output.from_input(config.cluster_name or name)
+        else:
+            cluster = containerservice.ManagedCluster(
+                f"{name}-cluster",
+                **managed_cluster_args(
+                    config,
+                    name=name,
+                    resource_group_name=resource_group,
+                    location=args.get("location"),
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            credentials = containerservice.list_managed_cluster_user_credentials_output(
+                resource_group_name=resource_group,
+                resource_name=cluster.name,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
+            self.kubeconfig = pulumi.Output.secret(
+                credentials.kubeconfigs.apply(
+                    lambda configs: base64.b64decode(configs[0].value).decode()
+                )
+            )
+            self.cluster_name = cluster.name
+        self.register_outputs(
+            {
+                "kubeconfig": self.kubeconfig,
+                "cluster_name": self.cluster_name,
+                "resource_group_name": self.resource_group_name,
+            }
+        )
+
+
+# --- GpuNodePool -------------------------------------------------------------------------------
+
+
+class GpuNodePoolConfig(BaseModel):
+    """Settings of a GPU node pool."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pool_name: str = "gpu"
+    """AKS pool name: 1-12 lowercase letters or digits, starting with a letter."""
+    vm_size: str = "Standard_NC4as_T4_v3"
+    """GPU VM size: an N-series size such as ``Standard_NC4as_T4_v3`` (NVIDIA T4)."""
+    enable_auto_scaling: bool = True
+    """Let the cluster autoscaler add and remove GPU nodes between min_count and max_count."""
+    node_count: int = Field(default=1, ge=0, le=1000)
+    """Initial nodes (the fixed count without autoscaling)."""
+    min_count: int = Field(default=0, ge=0, le=1000)
+    """Fewest nodes when autoscaling (0 lets an idle GPU pool cost nothing)."""
+    max_count: int = Field(default=3, ge=1, le=1000)
+    """Most nodes when autoscaling."""
+    node_taint: str = "sku=gpu:NoSchedule"
+    """Taint keeping non-GPU pods off the pool, ``key=value:Effect``."""
+    node_label: str = "accelerator=nvidia"
+    """Label GPU workloads select, ``key=value``."""
+    install_device_plugin: bool = True
+    """Install the NVIDIA device plugin DaemonSet (advertises ``nvidia.com/gpu``)."""
+    device_plugin_version: str = "v0.17.0"
+    """Version (image tag) of the NVIDIA device plugin."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Azure tags of the pool."""
+
+    @field_validator("pool_name")
+    @classmethod
+    def _pool_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,11}", value):
+            raise ValueError(
+                f"{value!r} is not an AKS pool name: 1-12 lowercase letters or digits, "
+                "starting with a letter"
+            )
+        return value
+
+    @field_validator("vm_size")
+    @classmethod
+    def _gpu_size(cls, value: str) -> str:
+        if not re.fullmatch(r"Standard_N[A-Za-z0-9_]+", value):
+            raise ValueError(f"{value!r} is not a GPU VM size (expected an N-series Standard_N...)")
+        return value
+
+    @field_validator("node_taint")
+    @classmethod
+    def _taint(cls, value: str) -> str:
+        parse_taint(value)
+        return value
+
+    @field_validator("node_label")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        parse_label(value)
+        return value
+
+    @field_validator("device_plugin_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.fullmatch(r"v\d+\.\d+\.\d+", value):
+            raise ValueError(f"{value!r} is not a device plugin version like v0.17.0")
+        return value
+
+    @classmethod
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        """min_count <= node_count <= max_count when autoscaling."""
+        problems: list[Problem] = []
+        low, high = raw.get("min_count", 0), raw.get("max_count", 3)
+        count = raw.get("node_count", 1)
+        if raw.get("enable_auto_scaling", True) is True and all(
+            isinstance(v, int) for v in (low, high, count)
+        ):
+            if low > high:
+                problems.append(
+                    Problem("min_count", f"min_count ({low}) exceeds max_count ({high})")
+                )
+            elif not low <= count <= high:
+                problems.append(
+                    Problem("node_count", f"node_count ({count}) is outside {low}..{high}")
+                )
+        return problems
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = Problems()
+        for problem in self.contradictions(self.model_dump()):
+            problems.add(problem.field, problem.message)
+        problems.raise_if_any()
+        return self
+
+
+def agent_pool_args(
+    config: GpuNodePoolConfig, *, resource_group_name: Any, cluster_name: Any
+) -> dict[str, Any]:
+    """Keyword arguments for ``containerservice.AgentPool``: a tainted, labelled GPU user pool."""
+    label_key, label_value = parse_label(config.node_label)
+    args: dict[str, Any] = {
+        "resource_group_name": resource_group_name,
+        "resource_name": cluster_name,
+        "agent_pool_name": config.pool_name,
+        "mode": "User",
+        "os_type": "Linux",
+        "type": "VirtualMachineScaleSets",
+        "vm_size": config.vm_size,
+        "count": config.node_count,
+        "node_taints": [config.node_taint],
+        "node_labels": {label_key: label_value},
+        "enable_auto_scaling": config.enable_auto_scaling,
+    }
+    if config.enable_auto_scaling:
+        args["min_count"] = config.min_count
+        args["max_count"] = config.max_count
+    if config.tags:
+        args["tags"] = dict(config.tags)
+    return args
+
+
+def nvidia_device_plugin(config: GpuNodePoolConfig) -> dict[str, Any]:
+    """The NVIDIA device plugin DaemonSet for this pool's nodes (NVIDIA's manifest, per pool)."""
+    key, value, effect = parse_taint(config.node_taint)
+    name = f"nvidia-device-plugin-{config.pool_name}"
+    selector = {"name": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {
+            "name": name,
+            "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/managed-by": "mlws"},
+        },
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "updateStrategy": {"type": "RollingUpdate"},
+            "template": {
+                "metadata": {"labels": selector},
+                "spec": {
+                    "priorityClassName": "system-node-critical",
+                    "nodeSelector": {AGENTPOOL_LABEL: config.pool_name},
+                    "tolerations": [
+                        {"key": key, "operator": "Equal", "value": value, "effect": effect},
+                        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                        {"key": "CriticalAddonsOnly", "operator": "Exists"},
+                    ],
+                    "containers": [
+                        {
+                            "name": "nvidia-device-plugin-ctr",
+                            "image": f"{DEVICE_PLUGIN_IMAGE}:{config.device_plugin_version}",
+                            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volumeMounts": [
+                                {
+                                    "name": "device-plugin",
+                                    "mountPath": DEVICE_PLUGIN_DIR,
+                                }
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "device-plugin",
+                            "hostPath": {"path": DEVICE_PLUGIN_DIR},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+class GpuNodePoolArgs(TypedDict, total=False):
+    """Inputs of :class:`GpuNodePool`."""
+
+    resource_group_name: Required[pulumi.Input[str]]
+    """Resource group of the cluster (``AksCluster.resource_group_name``)."""
+    cluster_name: Required[pulumi.Input[str]]
+    """Name of the cluster (``AksCluster.cluster_name``)."""
+    kubeconfig: pulumi.Input[str]
+    """Kubeconfig for installing the device plugin (``AksCluster.kubeconfig``); none: inherited."""
+    pool_name: str
+    """AKS pool name (default ``gpu``; 1-12 lowercase letters or digits)."""
+    vm_size: str
+    """GPU VM size (default ``Standard_NC4as_T4_v3``)."""
+    enable_auto_scaling: bool
+    """Node autoscaling between ``min_count`` and ``max_count`` (default on)."""
+    node_count: int
+    """Initial (or fixed) node count (default 1)."""
+    min_count: int
+    """Fewest nodes when autoscaling (default 0)."""
+    max_count: int
+    """Most nodes when autoscaling (default 3)."""
+    node_taint: str
+    """Taint of the pool, ``key=value:Effect`` (default ``sku=gpu:NoSchedule``)."""
+    node_label: str
+    """Label of the pool's nodes, ``key=value`` (default ``accelerator=nvidia``)."""
+    install_device_plugin: bool
+    """Install the NVIDIA device plugin DaemonSet (default on)."""
+    device_plugin_version: str
+    """NVIDIA device plugin version (default ``v0.17.0``)."""
+    tags: dict[str, str]
+    """Azure tags of the pool."""
+
+
+class GpuNodePool(pulumi.ComponentResource):
+    """A GPU node pool (azure-native ``AgentPool``) with the NVIDIA device plugin."""
+
+    pool_name: pulumi.Output[str]
+    """Name of the AKS pool."""
+    node_taint: pulumi.Output[str]
+    """The pool's taint: pass as ``AksWebService`` ``gpu_toleration``."""
+    node_label: pulumi.Output[str]
+    """The pool's node label: pass as ``AksWebService`` ``gpu_node_selector``."""
+
+    REFERENCES: ClassVar[frozenset[str]] = frozenset(
+        {"resource_group_name", "cluster_name", "kubeconfig"}
+    )
+
+    def __init__(
+        self,
+        name: str,
+        args: GpuNodePoolArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        problems = [
+            Problem(field, "required")
+            for field in ("resource_group_name", "cluster_name")
+            if args.get(field) is None
+        ]
+        config = parse_config(
+            GpuNodePoolConfig,
+            args,
+            subject=f"GpuNodePool {name!r}",
+            references=self.REFERENCES,
+            problems=problems,
+        )
+        super().__init__(type_token("GpuNodePool"), name, None, opts)
+        self._config = config
+        pool = containerservice.AgentPool(
+            f"{name}-pool",
+            **agent_pool_args(
+                config,
+                resource_group_name=args["resource_group_name"],
+                cluster_name=args["cluster_name"],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        if config.install_device_plugin:
+            child = pulumi.ResourceOptions(parent=self, depends_on=[pool])
+            if args.get("kubeconfig") is not None:
+                provider = k8s.Provider(
+                    f"{name}-k8s",
+                    kubeconfig=pulumi.Output.secret(args["kubeconfig"]),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                child = pulumi.ResourceOptions(parent=self, depends_on=[pool], provider=provider)
+            manifest = nvidia_device_plugin(config)
+            k8s.apps.v1.DaemonSet(
+                f"{name}-device-plugin",
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                opts=child,
+            )
+        self.pool_name = pool.name.apply(lambda _: config.pool_name)
+        self.node_taint = pulumi.Output.from_input(config.node_taint)
+        self.node_label = pulumi.Output.from_input(config.node_label)
+        self.register_outputs(
+            {
+                "pool_name": self.pool_name,
+                "node_taint": self.node_taint,
+                "node_label": self.node_label,
+            }
+        )
+
+    @property
+    def toleration(self) -> str:
+        """The taint as a plain string, for ``AksWebService``'s ``gpu_toleration`` argument."""
+        return self._config.node_taint
+
+    @property
+    def node_selector(self) -> str:
+        """The label as a plain string, for ``AksWebService``'s ``gpu_node_selector`` argument."""
+        return self._config.node_label

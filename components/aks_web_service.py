@@ -1,0 +1,318 @@
+"""``AksWebService``: a scoring image served by Azure Kubernetes Service (or any Kubernetes).
+
+pulumi-kubernetes objects built from the pure manifests of :mod:`mlws.components.k8s_manifests`:
+a Deployment, a Service, a HorizontalPodAutoscaler (unless ``num_replicas``), a
+PodDisruptionBudget, a Secret with the keys or token secret, and with ``ssl_enabled`` an Ingress
+(and a TLS Secret when a certificate is given); by default a ``HealthGate`` makes ``pulumi up`` wait
+until the service answers. Objects go through an explicit Kubernetes provider built from
+``kubeconfig`` (``AksCluster.kubeconfig``), or the ambient/inherited provider when none is given.
+Settings follow Azure ML's ``aks_webservice_deployment_config``; everything is validated before any
+resource is registered.
+"""
+
+from collections.abc import Mapping
+from typing import Any, Required, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+from mlws.components import k8s_manifests
+from mlws.components._package import type_token
+from mlws.components.deployment_config import (
+    AksDeploymentConfig,
+    parse_config,
+    secret_env_names,
+)
+from mlws.components.errors import Problem
+from mlws.components.health_gate import HealthGate, HealthGateArgs
+from mlws.components.k8s_manifests import SELECTOR_LABEL, Manifest
+
+
+class AksWebServiceArgs(TypedDict, total=False):
+    """Inputs of :class:`AksWebService`: resource references plus Azure ML's AKS settings."""
+
+    image: Required[pulumi.Input[str]]
+    """Image reference to run, ideally by digest (``ScoringImage.ref``)."""
+    kubeconfig: pulumi.Input[str]
+    """Kubeconfig of the cluster (``AksCluster.kubeconfig``); none: the inherited provider."""
+    primary_key: pulumi.Input[str]
+    """Primary service key (``ServiceKeys.primary_key``); required with key auth (the default)."""
+    secondary_key: pulumi.Input[str]
+    """Secondary service key (``ServiceKeys.secondary_key``)."""
+    token_secret: pulumi.Input[str]
+    """HS256 token signing secret (``ServiceKeys.token_secret``); required with token auth."""
+    ssl_certificate: pulumi.Input[str]
+    """PEM certificate for the Ingress (unless ``tls_secret_name`` names an existing Secret)."""
+    ssl_key: pulumi.Input[str]
+    """PEM private key of ``ssl_certificate`` (kept secret)."""
+    cpu_cores: float
+    """CPU cores requested per replica (default 0.1)."""
+    memory_gb: float
+    """Memory in GiB requested per replica (default 0.5)."""
+    cpu_cores_limit: float
+    """CPU cores a replica may burst to (default ``cpu_cores``)."""
+    memory_gb_limit: float
+    """Memory in GiB a replica may use (default ``memory_gb``)."""
+    gpu_cores: int
+    """NVIDIA GPUs per replica (``nvidia.com/gpu``); schedules on the GPU pool."""
+    auth_enabled: bool
+    """Key auth (default on unless ``token_auth_enabled``)."""
+    token_auth_enabled: bool
+    """Token (JWT) auth instead of keys (default off)."""
+    autoscale_enabled: bool
+    """Horizontal pod autoscaling (default on unless ``num_replicas`` is set)."""
+    autoscale_min_replicas: int
+    """Fewest replicas (default 1)."""
+    autoscale_max_replicas: int
+    """Most replicas (default 10)."""
+    autoscale_target_utilization: int
+    """Target CPU utilisation in percent (default 70)."""
+    num_replicas: int
+    """Fixed replica count (turns autoscaling off)."""
+    scoring_timeout_ms: int
+    """Scoring calls taking longer get 504 (default 60000)."""
+    replica_max_concurrent_requests: int
+    """Requests scored at once per replica (default 1)."""
+    max_request_wait_time: int
+    """Milliseconds a request may queue before 503 (default 500)."""
+    period_seconds: int
+    """Probe period in seconds (default 10)."""
+    initial_delay_seconds: int
+    """Seconds before the liveness probe starts (default 310)."""
+    timeout_seconds: int
+    """Probe timeout in seconds (default 2)."""
+    success_threshold: int
+    """Readiness successes needed after a failure (default 1)."""
+    failure_threshold: int
+    """Probe failures before restart/unready (default 3)."""
+    namespace: str
+    """Kubernetes namespace (default ``default``); must exist."""
+    service_name: str
+    """Name of the Deployment and Service (default: the component name)."""
+    token_audience: str
+    """``aud`` claim required with token auth."""
+    token_issuer: str
+    """``iss`` claim required with token auth."""
+    gpu_toleration: str
+    """GPU pool taint to tolerate, ``key=value:Effect`` (default ``sku=gpu:NoSchedule``)."""
+    gpu_node_selector: str
+    """GPU pool node label to select, ``key=value`` (default ``accelerator=nvidia``)."""
+    ssl_enabled: bool
+    """Expose through an Ingress with TLS instead of a LoadBalancer Service."""
+    ssl_cname: str
+    """Host name of the Ingress (required with ``ssl_enabled``)."""
+    ingress_class_name: str
+    """IngressClass serving the Ingress (default ``nginx``)."""
+    tls_secret_name: str
+    """Existing TLS Secret for the Ingress (e.g. from cert-manager)."""
+    tags: dict[str, str]
+    """Tags, kept as a JSON annotation on the Deployment."""
+    health_check: bool
+    """Wait in ``pulumi up`` until the service answers (default on)."""
+    sample_request: str
+    """JSON body the health check POSTs (none: readiness only)."""
+    health_check_timeout_seconds: float
+    """How long the health check waits (default 600)."""
+
+
+#: Args that are resource references rather than settings.
+REFERENCES = frozenset(
+    {
+        "image",
+        "kubeconfig",
+        "primary_key",
+        "secondary_key",
+        "token_secret",
+        "ssl_certificate",
+        "ssl_key",
+    }
+)
+
+#: Resource class per (apiVersion, kind) of the manifests.
+_KINDS: dict[tuple[str, str], Any] = {
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+}
+
+
+def reference_problems(args: AksWebServiceArgs) -> list[Problem]:
+    """Missing or contradictory resource references (known at preview: presence only)."""
+    problems: list[Problem] = []
+    if args.get("image") is None:
+        problems.append(Problem("image", "required"))
+    token = args.get("token_auth_enabled") is True
+    auth = args.get("auth_enabled")
+    key_auth = auth if isinstance(auth, bool) else not token
+    if key_auth and not token and args.get("primary_key") is None:
+        problems.append(
+            Problem(
+                "primary_key",
+                "required with key auth (on by default on AKS; set auth_enabled False to turn off)",
+            )
+        )
+    if token and args.get("token_secret") is None:
+        problems.append(Problem("token_secret", "required with token_auth_enabled"))
+    if (args.get("ssl_certificate") is None) != (args.get("ssl_key") is None):
+        problems.append(Problem("ssl_key", "ssl_certificate and ssl_key go together"))
+    if args.get("ssl_enabled") is True:
+        if args.get("tls_secret_name") is None and args.get("ssl_certificate") is None:
+            problems.append(
+                Problem("ssl_certificate", "ssl_enabled needs ssl_certificate or tls_secret_name")
+            )
+    elif args.get("ssl_certificate") is not None:
+        problems.append(Problem("ssl_certificate", "only used with ssl_enabled"))
+    return problems
+
+
+def _snake(key: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
+
+
+def create_object(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> Any:
+    """Register the pulumi-kubernetes resource for ``manifest`` (a dict from k8s_manifests)."""
+    cls = _KINDS[(manifest["apiVersion"], manifest["kind"])]
+    fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    if manifest["kind"] == "Secret":
+        opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(additional_secret_outputs=["data", "stringData"])
+        )
+    return cls(name, **fields, opts=opts)
+
+
+def _lb_host(status: Any) -> str:
+    """First load-balancer IP or host name of a Service status (empty while pending)."""
+    balancer = getattr(status, "load_balancer", None) if status is not None else None
+    for entry in (getattr(balancer, "ingress", None) or []) if balancer is not None else []:
+        host = getattr(entry, "ip", None) or getattr(entry, "hostname", None)
+        if host:
+            return str(host)
+    return ""
+
+
+class AksWebService(pulumi.ComponentResource):
+    """A scoring web service on Azure Kubernetes Service (Deployment, Service, HPA, PDB, ...)."""
+
+    scoring_uri: pulumi.Output[str]
+    """The ``POST`` scoring endpoint (``http://<load balancer>/score`` or ``https://<cname>/score``)."""
+    swagger_uri: pulumi.Output[str]
+    """The OpenAPI document of the service."""
+    auth_mode: pulumi.Output[str]
+    """``none``, ``key`` or ``token``."""
+    namespace: pulumi.Output[str]
+    """Namespace of the service's objects."""
+    service_name: pulumi.Output[str]
+    """Name of the Deployment and Service."""
+    label_selector: pulumi.Output[str]
+    """Label selector of the service's pods (for ``mlws logs``)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: AksWebServiceArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        config = parse_config(
+            AksDeploymentConfig,
+            args,
+            subject=f"AksWebService {name!r}",
+            references=REFERENCES,
+            defaults={"service_name": name},
+            problems=reference_problems(args),
+        )
+        super().__init__(type_token("AksWebService"), name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        if args.get("kubeconfig") is not None:
+            provider = k8s.Provider(
+                f"{name}-k8s",
+                kubeconfig=pulumi.Output.secret(args["kubeconfig"]),
+                opts=child,
+            )
+            child = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        values: Mapping[str, Any] = {
+            setting: pulumi.Output.secret(args[setting])  # type: ignore[literal-required]
+            for setting in secret_env_names(config)
+            if args.get(setting) is not None
+        }
+        created: dict[str, Any] = {}
+        auth = k8s_manifests.auth_secret(config, values, autoname=True)
+        if auth is not None:
+            created["auth"] = create_object(f"{name}-auth", auth, child)
+        tls_ref: Any = None
+        if config.ssl_enabled and not config.tls_secret_name:
+            tls = k8s_manifests.tls_secret(
+                config,
+                certificate=args["ssl_certificate"],
+                key=pulumi.Output.secret(args["ssl_key"]),
+                autoname=True,
+            )
+            created["tls"] = create_object(f"{name}-tls", tls, child)
+            tls_ref = created["tls"].metadata.name
+        objects: dict[str, Manifest | None] = {
+            "deployment": k8s_manifests.deployment(
+                config,
+                image=args["image"],
+                auth_secret_name=created["auth"].metadata.name if "auth" in created else None,
+            ),
+            "service": k8s_manifests.service(config),
+            "hpa": k8s_manifests.horizontal_pod_autoscaler(config),
+            "pdb": k8s_manifests.pod_disruption_budget(config),
+            "ingress": k8s_manifests.ingress(config, tls_secret=tls_ref),
+        }
+        for role, manifest in objects.items():
+            if manifest is not None:
+                created[role] = create_object(f"{name}-{role}", manifest, child)
+
+        if config.ssl_enabled:
+            self.scoring_uri = pulumi.Output.from_input(f"https://{config.ssl_cname}/score")
+            base: pulumi.Output[str] = pulumi.Output.from_input(f"https://{config.ssl_cname}")
+        else:
+            base = created["service"].status.apply(lambda s: f"http://{_lb_host(s)}")
+            self.scoring_uri = base.apply(lambda url: f"{url}/score")
+        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
+        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
+        self.namespace = pulumi.Output.from_input(config.namespace)
+        self.service_name = pulumi.Output.from_input(config.name_in_cluster)
+        self.label_selector = pulumi.Output.from_input(f"{SELECTOR_LABEL}={config.name_in_cluster}")
+
+        if config.health_check:
+            self._health_gate(name, config, args, list(created.values()))
+        self.register_outputs(
+            {
+                "scoring_uri": self.scoring_uri,
+                "swagger_uri": self.swagger_uri,
+                "auth_mode": self.auth_mode,
+                "namespace": self.namespace,
+                "service_name": self.service_name,
+                "label_selector": self.label_selector,
+            }
+        )
+
+    def _health_gate(
+        self,
+        name: str,
+        config: AksDeploymentConfig,
+        args: AksWebServiceArgs,
+        after: list[pulumi.Resource],
+    ) -> HealthGate:
+        gate: HealthGateArgs = {
+            "scoring_uri": self.scoring_uri,
+            "timeout_seconds": config.health_check_timeout_seconds,
+            "image_digest": args["image"],
+        }
+        if config.sample_request is not None:
+            gate["sample_request"] = config.sample_request
+        if config.auth_mode == "key":
+            gate["key"] = args["primary_key"]
+        elif config.auth_mode == "token":
+            gate["token_secret"] = args["token_secret"]
+            if config.token_audience:
+                gate["token_audience"] = config.token_audience
+            if config.token_issuer:
+                gate["token_issuer"] = config.token_issuer
+        return HealthGate(
+            f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=after)
+        )

@@ -1,0 +1,455 @@
+"""Deployment settings shared by every target, with Azure ML's names and defaults.
+
+The config models here are the validated, frozen specs that the components build at the top of their
+``__init__`` (``AciDeploymentConfig`` for ``aci_webservice_deployment_config``,
+``AksDeploymentConfig`` for ``aks_webservice_deployment_config``). :func:`parse_config` turns a
+component's args into one and reports every problem at once, each naming its field, before any
+resource is registered. :func:`runtime_env` renders the container environment the scoring runtime
+reads (names from :func:`mlws.runtime.settings.env_var_name`, nowhere else).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+from mlws.components.errors import ConfigError, Problem, Problems
+from mlws.runtime.settings import env_var_name
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+#: A Kubernetes namespace or object name (DNS-1123 label).
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: A Kubernetes Service name or ACI DNS label (DNS-1035 label: starts with a letter).
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+#: The port the scoring runtime listens on inside a pod or a TLS-fronted container group.
+CONTAINER_PORT = 5001
+
+AuthMode = Literal["none", "key", "token"]
+
+#: Runtime settings that carry secrets, in the order they are rendered.
+SECRET_SETTINGS: tuple[str, ...] = ("primary_key", "secondary_key", "token_secret")
+
+
+def check_label(value: str, pattern: re.Pattern[str], what: str) -> str:
+    """Return ``value`` if it matches ``pattern`` (at most 63 characters); else raise ValueError."""
+    if len(value) > 63 or not pattern.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid {what}: at most 63 lowercase letters, digits or '-', "
+            + ("starting with a letter" if pattern is DNS1035_LABEL else "starting")
+            + " and ending with a letter or digit"
+        )
+    return value
+
+
+class DeploymentConfig(BaseModel):
+    """Settings every web service target shares (Azure ML's ``*_webservice_deployment_config``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: The Azure ML function whose names and defaults this model follows, for messages.
+    target: ClassVar[str] = "deployment"
+
+    cpu_cores: float = Field(default=0.1, gt=0)
+    """CPU cores reserved for the service (Azure ML default 0.1)."""
+
+    memory_gb: float = Field(default=0.5, gt=0)
+    """Memory in GiB reserved for the service (Azure ML default 0.5)."""
+
+    gpu_cores: int = Field(default=0, ge=0)
+    """GPUs per replica; only Azure Kubernetes Service serves on GPUs."""
+
+    auth_enabled: bool | None = None
+    """Key auth (``Authorization: Bearer <key>``); the default depends on the target."""
+
+    token_auth_enabled: bool = False
+    """Token (JWT) auth instead of keys; Azure Kubernetes Service only."""
+
+    scoring_timeout_ms: int = Field(default=60_000, ge=1)
+    """A scoring call that takes longer gets 504."""
+
+    replica_max_concurrent_requests: int = Field(default=1, ge=1)
+    """Requests scored at once per replica."""
+
+    max_request_wait_time: int = Field(default=500, ge=0)
+    """Milliseconds a request may queue for a scoring slot before 503."""
+
+    period_seconds: int = Field(default=10, ge=1)
+    """How often (seconds) the liveness and readiness probes run."""
+
+    initial_delay_seconds: int = Field(default=310, ge=0)
+    """Seconds after start before the liveness probe begins (model loading time)."""
+
+    timeout_seconds: int = Field(default=2, ge=1)
+    """Seconds after which a probe call times out."""
+
+    success_threshold: int = Field(default=1, ge=1)
+    """Consecutive successes for the readiness probe to pass after a failure."""
+
+    failure_threshold: int = Field(default=3, ge=1)
+    """Consecutive failures before the container is restarted (liveness) or unready."""
+
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Free-form key/value tags."""
+
+    health_check: bool = True
+    """Make ``pulumi up`` wait until the service is ready and answers ``sample_request``."""
+
+    sample_request: str | None = None
+    """JSON body the health check POSTs to the scoring URI (none: readiness only)."""
+
+    health_check_timeout_seconds: float = Field(default=600.0, gt=0, le=3600)
+    """How long the health check waits for the service (image pull and model load included)."""
+
+    @field_validator("sample_request")
+    @classmethod
+    def _json(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"must be JSON text: {error}") from None
+        return value
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        """How callers authenticate: ``token``, ``key`` or ``none``."""
+        if self.token_auth_enabled:
+            return "token"
+        return "key" if self.key_auth else "none"
+
+    @property
+    def key_auth(self) -> bool:
+        """Whether key auth is on (the target's default when ``auth_enabled`` is unset)."""
+        return bool(self.auth_enabled)
+
+    @classmethod
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        """Problems that involve more than one field, checked on raw (unvalidated) values."""
+        problems: list[Problem] = []
+        if raw.get("auth_enabled") is True and raw.get("token_auth_enabled") is True:
+            problems.append(
+                Problem("token_auth_enabled", "key auth and token auth cannot both be enabled")
+            )
+        return problems
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = Problems()
+        for problem in self.contradictions(self.model_dump()):
+            problems.add(problem.field, problem.message)
+        problems.raise_if_any()
+        return self
+
+
+class AciDeploymentConfig(DeploymentConfig):
+    """Azure Container Instances settings (Azure ML's ``aci_webservice_deployment_config``)."""
+
+    target: ClassVar[str] = "Azure Container Instances"
+
+    #: Azure ML serves ACI only below 48 GB of memory.
+    MAX_MEMORY_GB: ClassVar[float] = 48.0
+    #: Most cores one ACI container group gets (standard Linux SKU; some regions allow less).
+    MAX_CPU_CORES: ClassVar[float] = 4.0
+
+    dns_name_label: str | None = None
+    """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Public port (80 without TLS; TLS always listens on 443)."""
+
+    ssl_enabled: bool = False
+    """Serve HTTPS through a Caddy sidecar (ACI has no TLS of its own)."""
+
+    ssl_cname: str | None = None
+    """Custom domain for TLS (a CNAME to the ACI FQDN); the certificate is issued for it."""
+
+    @field_validator("dns_name_label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        return value if value is None else check_label(value, DNS1035_LABEL, "DNS label")
+
+    @classmethod
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        """ACI: no token auth, no GPU, memory below 48 GB, at most 4 cores, TLS needs a name."""
+        problems = super().contradictions(raw)
+        if raw.get("token_auth_enabled") is True:
+            problems.append(
+                Problem(
+                    "token_auth_enabled", "token auth is only available on Azure Kubernetes Service"
+                )
+            )
+        gpu = raw.get("gpu_cores")
+        if isinstance(gpu, int | float) and gpu > 0:
+            problems.append(
+                Problem("gpu_cores", "GPU inference is only available on Azure Kubernetes Service")
+            )
+        memory = raw.get("memory_gb")
+        if isinstance(memory, int | float) and memory >= cls.MAX_MEMORY_GB:
+            problems.append(
+                Problem(
+                    "memory_gb", f"Azure Container Instances needs less than 48 GB, got {memory:g}"
+                )
+            )
+        cpu = raw.get("cpu_cores")
+        if isinstance(cpu, int | float) and cpu > cls.MAX_CPU_CORES:
+            problems.append(
+                Problem(
+                    "cpu_cores", f"Azure Container Instances allows at most 4 cores, got {cpu:g}"
+                )
+            )
+        if raw.get("ssl_enabled") is True:
+            port = raw.get("port")
+            if port is not None and port != 443:
+                problems.append(Problem("port", "with ssl_enabled the service listens on 443"))
+            if not raw.get("ssl_cname") and not raw.get("dns_name_label"):
+                problems.append(
+                    Problem("ssl_enabled", "TLS needs a host name: set dns_name_label or ssl_cname")
+                )
+        elif raw.get("ssl_cname"):
+            problems.append(Problem("ssl_cname", "ssl_cname is only used with ssl_enabled"))
+        return problems
+
+    @property
+    def public_port(self) -> int:
+        """The port clients connect to."""
+        if self.ssl_enabled:
+            return 443
+        return self.port if self.port is not None else 80
+
+    @property
+    def runtime_port(self) -> int:
+        """The port the scoring runtime listens on (behind the sidecar when TLS is on)."""
+        return CONTAINER_PORT if self.ssl_enabled else self.public_port
+
+
+class AksDeploymentConfig(DeploymentConfig):
+    """Azure Kubernetes Service settings (Azure ML's ``aks_webservice_deployment_config``)."""
+
+    target: ClassVar[str] = "Azure Kubernetes Service"
+
+    cpu_cores_limit: float | None = Field(default=None, gt=0)
+    """CPU cores the container may burst to (defaults to ``cpu_cores``)."""
+
+    memory_gb_limit: float | None = Field(default=None, gt=0)
+    """Memory in GiB the container may use (defaults to ``memory_gb``)."""
+
+    autoscale_enabled: bool | None = None
+    """Horizontal pod autoscaling; on unless ``num_replicas`` is set."""
+
+    autoscale_min_replicas: int = Field(default=1, ge=1)
+    """Fewest replicas the autoscaler keeps."""
+
+    autoscale_max_replicas: int = Field(default=10, ge=1)
+    """Most replicas the autoscaler starts."""
+
+    autoscale_target_utilization: int = Field(default=70, ge=1, le=100)
+    """CPU utilisation (percent of requests) the autoscaler aims for."""
+
+    num_replicas: int | None = Field(default=None, ge=1)
+    """A fixed replica count (turns autoscaling off)."""
+
+    namespace: str = "default"
+    """Kubernetes namespace of the service."""
+
+    service_name: str | None = None
+    """Kubernetes name of the Deployment and Service (defaults to the component name)."""
+
+    token_audience: str | None = None
+    """Required ``aud`` claim for token auth."""
+
+    token_issuer: str | None = None
+    """Required ``iss`` claim for token auth."""
+
+    gpu_toleration: str = "sku=gpu:NoSchedule"
+    """Taint of the GPU pool that GPU replicas tolerate, ``key=value:Effect``."""
+
+    gpu_node_selector: str = "accelerator=nvidia"
+    """Node label of the GPU pool that GPU replicas select, ``key=value``."""
+
+    ssl_enabled: bool = False
+    """Expose the service through an Ingress with TLS."""
+
+    ssl_cname: str | None = None
+    """Host name of the Ingress (required with ``ssl_enabled``)."""
+
+    ingress_class_name: str = "nginx"
+    """IngressClass that serves the Ingress."""
+
+    tls_secret_name: str | None = None
+    """Existing ``kubernetes.io/tls`` Secret (e.g. from cert-manager); else one is created."""
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        return check_label(value, DNS1123_LABEL, "Kubernetes namespace")
+
+    @field_validator("service_name")
+    @classmethod
+    def _service_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return check_label(value, DNS1035_LABEL, "Kubernetes service name")
+
+    @field_validator("gpu_toleration")
+    @classmethod
+    def _toleration(cls, value: str) -> str:
+        parse_taint(value)
+        return value
+
+    @field_validator("gpu_node_selector")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        parse_label(value)
+        return value
+
+    @classmethod
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        """AKS rules: autoscale vs fixed replicas, min <= max, limits >= requests, TLS host."""
+        problems = super().contradictions(raw)
+        if raw.get("autoscale_enabled") is True and raw.get("num_replicas") is not None:
+            problems.append(
+                Problem(
+                    "autoscale_enabled", "autoscaling cannot be enabled when num_replicas is set"
+                )
+            )
+        low = raw.get("autoscale_min_replicas", 1)
+        high = raw.get("autoscale_max_replicas", 10)
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            problems.append(
+                Problem(
+                    "autoscale_min_replicas",
+                    f"autoscale_min_replicas ({low}) exceeds autoscale_max_replicas ({high})",
+                )
+            )
+        for limit, request, default in (
+            ("cpu_cores_limit", "cpu_cores", 0.1),
+            ("memory_gb_limit", "memory_gb", 0.5),
+        ):
+            lim, req = raw.get(limit), raw.get(request, default)
+            if isinstance(lim, int | float) and isinstance(req, int | float) and lim < req:
+                problems.append(Problem(limit, f"{limit} ({lim:g}) is below {request} ({req:g})"))
+        if raw.get("ssl_enabled") is True and not raw.get("ssl_cname"):
+            problems.append(
+                Problem("ssl_cname", "ssl_enabled needs ssl_cname (the Ingress host name)")
+            )
+        return problems
+
+    @property
+    def key_auth(self) -> bool:
+        """AKS turns key auth on unless token auth is chosen."""
+        if self.auth_enabled is None:
+            return not self.token_auth_enabled
+        return self.auth_enabled
+
+    @property
+    def autoscale(self) -> bool:
+        """Whether the HorizontalPodAutoscaler manages the replica count."""
+        if self.autoscale_enabled is None:
+            return self.num_replicas is None
+        return self.autoscale_enabled
+
+    @property
+    def name_in_cluster(self) -> str:
+        """The Deployment/Service name (set by :func:`parse_config` from the component name)."""
+        if self.service_name is None:
+            raise ValueError("service_name is not set")
+        return self.service_name
+
+
+def parse_taint(value: str) -> tuple[str, str, str]:
+    """Split ``key=value:Effect`` into its parts; raise ``ValueError`` when malformed."""
+    match = re.fullmatch(
+        r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*):(NoSchedule|PreferNoSchedule|NoExecute)", value
+    )
+    if not match:
+        raise ValueError(
+            f"{value!r} is not a taint: expected key=value:Effect with Effect one of "
+            "NoSchedule, PreferNoSchedule, NoExecute"
+        )
+    return match.group(1), match.group(2), match.group(3)
+
+
+def parse_label(value: str) -> tuple[str, str]:
+    """Split ``key=value`` into its parts; raise ``ValueError`` when malformed."""
+    match = re.fullmatch(r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)", value)
+    if not match:
+        raise ValueError(f"{value!r} is not a node label: expected key=value")
+    return match.group(1), match.group(2)
+
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def parse_config(
+    model: type[ConfigT],
+    args: Mapping[str, Any],
+    *,
+    subject: str,
+    references: Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+    problems: Iterable[Problem] = (),
+) -> ConfigT:
+    """Validate a component's args into ``model``, raising one ``ConfigError`` with every problem.
+
+    ``model`` is a frozen pydantic model; a ``contradictions(raw) -> list[Problem]`` classmethod
+    on it (as on :class:`DeploymentConfig`) is run on the raw values too, so cross-field problems
+    are reported together with field errors.
+
+    ``args`` holds both config values (the model's fields) and ``references`` (resource inputs such
+    as the image or keys, not validated here); any other key is reported as unknown. ``defaults``
+    fill config fields the caller left out (e.g. the service name from the component name).
+    ``problems`` are the component's own checks (e.g. a missing key), reported with the model's.
+    Cross-field contradictions are reported even when some field is invalid by itself.
+    """
+    known = set(model.model_fields) | set(references)
+    found: list[Problem] = list(problems)
+    found += [
+        Problem(key, "unknown argument (check the spelling)") for key in args if key not in known
+    ]
+    config = dict(defaults or {})
+    config.update({k: v for k, v in args.items() if k in model.model_fields})
+    try:
+        spec = model.model_validate(config)
+    except ValidationError as error:
+        found += ConfigError.from_validation_error(subject, error).problems
+        contradictions = getattr(model, "contradictions", None)
+        if contradictions is not None:  # reported even when a field is invalid by itself
+            found += contradictions(config)
+    unique = list(dict.fromkeys(found))
+    if unique:
+        raise ConfigError(subject, unique)
+    return spec
+
+
+def runtime_env(config: DeploymentConfig, *, port: int) -> dict[str, str]:
+    """The plain (non-secret) environment the scoring runtime reads, for a container on ``port``.
+
+    Secrets (keys, token secret) are never in this dict: see :func:`secret_env_names`.
+    """
+    env = {
+        env_var_name("host"): "0.0.0.0",  # noqa: S104 - inside a container, reached via its port
+        env_var_name("port"): str(port),
+        env_var_name("auth_mode"): config.auth_mode,
+        env_var_name("scoring_timeout_ms"): str(config.scoring_timeout_ms),
+        env_var_name("max_concurrent_requests"): str(config.replica_max_concurrent_requests),
+        env_var_name("max_request_wait_ms"): str(config.max_request_wait_time),
+    }
+    if isinstance(config, AksDeploymentConfig) and config.auth_mode == "token":
+        if config.token_audience:
+            env[env_var_name("token_audience")] = config.token_audience
+        if config.token_issuer:
+            env[env_var_name("token_issuer")] = config.token_issuer
+    return env
+
+
+def secret_env_names(config: DeploymentConfig) -> dict[str, str]:
+    """Secret settings the service needs (keys or token secret), as ``{setting: env var}``."""
+    needed: tuple[str, ...] = ()
+    if config.auth_mode == "key":
+        needed = ("primary_key", "secondary_key")
+    elif config.auth_mode == "token":
+        needed = ("token_secret",)
+    return {setting: env_var_name(setting) for setting in needed}

@@ -1,0 +1,1 @@
+"""The mlws throughput benchmark: ``bash benchmarks/run`` (see docs/benchmark.md)."""

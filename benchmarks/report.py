@@ -1,0 +1,174 @@
+"""Results: one row per (system, model, concurrency), the tables, and the targets of issue 6."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured load level (or a failed one, with ``note`` saying why)."""
+
+    system: str
+    model: str
+    concurrency: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    """Non-2xx responses plus socket errors (timeouts included)."""
+    load1: float
+    """The machine's 1-minute load average when the level started."""
+    note: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the issue's targets, checked on this run's rows."""
+
+    name: str
+    value: float | None
+    """The measured figure (a ratio, or seconds), None when a row it needs is missing."""
+    goal: str
+    met: bool | None
+    """None when it could not be evaluated."""
+
+    def verdict(self) -> str:
+        """``met``, ``NOT met`` or ``not measured``."""
+        return {True: "met", False: "NOT met", None: "not measured"}[self.met]
+
+
+def _find(rows: Iterable[Row], system: str, model: str, concurrency: int) -> Row | None:
+    for row in rows:
+        if (row.system, row.model, row.concurrency) == (system, model, concurrency):
+            return row
+    return None
+
+
+def ratio_to_mlws(rows: Sequence[Row], row: Row) -> float | None:
+    """``row``'s req/s divided by mlws's at the same model and concurrency."""
+    ref = _find(rows, "mlws", row.model, row.concurrency)
+    if ref is None or ref.rps <= 0 or ref.note:
+        return None
+    return row.rps / ref.rps
+
+
+def _fmt(value: float, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def markdown_tables(rows: Sequence[Row]) -> str:
+    """One Markdown table per model, systems in the order they ran."""
+    out: list[str] = []
+    for model in dict.fromkeys(r.model for r in rows):
+        out.append(f"### {model}\n")
+        out.append("| system | conc. | req/s | p50 ms | p99 ms | errors | vs mlws | load |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in (r for r in rows if r.model == model):
+            if row.note:
+                out.append(
+                    f"| {row.system} | {row.concurrency} | - | - | - | - | - | "
+                    f"{row.load1:.1f} |  {row.note}"
+                )
+                continue
+            ratio = ratio_to_mlws(rows, row)
+            out.append(
+                f"| {row.system} | {row.concurrency} | {_fmt(row.rps, 0)} | {_fmt(row.p50_ms)} | "
+                f"{_fmt(row.p99_ms)} | {row.errors} | "
+                f"{'-' if ratio is None else f'{ratio:.2f}x'} | {row.load1:.1f} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def text_table(rows: Sequence[Row]) -> str:
+    """The same figures as fixed-width text for the terminal."""
+    header = (
+        f"{'model':<11} {'system':<14} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'errors':>7} {'vs mlws':>8} {'load':>5}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        if row.note:
+            lines.append(
+                f"{row.model:<11} {row.system:<14} {row.concurrency:>4}  FAILED: {row.note}"
+            )
+            continue
+        ratio = ratio_to_mlws(rows, row)
+        lines.append(
+            f"{row.model:<11} {row.system:<14} {row.concurrency:>4} {row.rps:>9,.0f} "
+            f"{row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {row.errors:>7} "
+            f"{'-' if ratio is None else f'{ratio:.2f}x':>8} {row.load1:>5.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _speedup_target(
+    rows: Sequence[Row],
+    model: str,
+    system: str,
+    baseline: str,
+    concurrency: int,
+    goal: float,
+    check_p99: bool = False,
+) -> Target:
+    """``system``'s req/s over ``baseline``'s must reach ``goal`` (and p99 be lower if asked)."""
+    name = f"{model} c{concurrency}: {system} / {baseline}"
+    goal_text = f">= {goal:g}x" + (" and lower p99" if check_p99 else "")
+    ours, theirs = (_find(rows, s, model, concurrency) for s in (system, baseline))
+    if ours is None or theirs is None or ours.note or theirs.note or theirs.rps <= 0:
+        return Target(name, None, goal_text, None)
+    ratio = ours.rps / theirs.rps
+    met = ratio >= goal and ours.errors == 0
+    if check_p99:
+        met = met and ours.p99_ms < theirs.p99_ms
+    return Target(name, ratio, goal_text, met)
+
+
+def evaluate_targets(rows: Sequence[Row], ready_s: float | None) -> list[Target]:
+    """Issue 6's targets, each with its measured figure."""
+    targets: list[Target] = []
+    for c in (16, 64):
+        targets += [
+            _speedup_target(rows, "ridge", "mlws", "azmlinfsrv", c, 5, check_p99=True),
+            _speedup_target(rows, "ridge", "mlws", "azmlinfsrv-2w", c, 3, check_p99=True),
+            _speedup_target(rows, "ridge", "mlws", "mlserver", c, 5),
+            _speedup_target(rows, "ridge", "mlws", "minimal", c, 0.85),
+            _speedup_target(rows, "ridge", "mlws-batch", "minimal", c, 1.0),
+        ]
+    for c in sorted({r.concurrency for r in rows if r.model == "r-accident"}):
+        targets.append(_speedup_target(rows, "r-accident", "mlws", "rscript", c, 20))
+    mlws_rows = [r for r in rows if r.system.startswith("mlws")]
+    errors = sum(r.errors for r in mlws_rows)
+    failed = [r for r in mlws_rows if r.note]
+    targets.append(
+        Target(
+            "mlws errors at every level",
+            float(errors),
+            "0",
+            None if not mlws_rows else (errors == 0 and not failed),
+        )
+    )
+    targets.append(
+        Target(
+            "mlws serve ready, no-op init()",
+            ready_s,
+            "< 1 s",
+            None if ready_s is None else ready_s < 1.0,
+        )
+    )
+    return targets
+
+
+def targets_markdown(targets: Sequence[Target]) -> str:
+    """The targets as a Markdown table."""
+    lines = ["| target | measured | goal | verdict |", "| --- | ---: | --- | --- |"]
+    for t in targets:
+        value = "-" if t.value is None else f"{t.value:.2f}"
+        lines.append(f"| {t.name} | {value} | {t.goal} | {t.verdict()} |")
+    return "\n".join(lines)

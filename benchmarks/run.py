@@ -1,0 +1,380 @@
+"""Run the benchmark: ``bash benchmarks/run`` or ``.venv/bin/python -m benchmarks.run --help``.
+
+For each selected model and system: start the server (bound to 127.0.0.1), check one answer is
+right, then for each concurrency warm up and measure with wrk; stop the server whatever happens.
+Prints a table and writes ``benchmarks/results/latest.{json,md}`` (plus a timestamped JSON copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from benchmarks import report
+from benchmarks.models import MODEL_NAMES, REPO, BenchModel, ModelUnavailable, prepare
+from benchmarks.procs import Server, ServerError, http, running
+from benchmarks.report import Row
+from benchmarks.systems import (
+    MLWS_READY_PATH,
+    SYSTEMS,
+    Launch,
+    WrongAnswer,
+    launch,
+)
+from benchmarks.wrk import WrkError, WrkResult, run_wrk
+
+BUILD_DIR = REPO / "build" / "bench"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_SYSTEMS = tuple(SYSTEMS)
+DEFAULT_CONCURRENCY = (1, 16, 64)
+
+
+def log(message: str) -> None:
+    """Progress to stderr, so stdout holds only the table."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="benchmarks/run", description=__doc__)
+    parser.add_argument(
+        "--systems",
+        default=",".join(DEFAULT_SYSTEMS),
+        help=f"comma-separated subset of: {', '.join(DEFAULT_SYSTEMS)}",
+    )
+    parser.add_argument(
+        "--models", default=",".join(MODEL_NAMES), help=f"subset of: {', '.join(MODEL_NAMES)}"
+    )
+    parser.add_argument(
+        "--concurrency",
+        default=",".join(map(str, DEFAULT_CONCURRENCY)),
+        help="wrk connections per level, comma-separated",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
+    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per level")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument(
+        "--startup-runs", type=int, default=3, help="mlws start-ups timed (0 skips)"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
+    args = parser.parse_args(argv)
+    args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    for system in args.systems:
+        if system not in SYSTEMS:
+            parser.error(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+    for model in args.models:
+        if model not in MODEL_NAMES:
+            parser.error(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
+    if not args.concurrency or min(args.concurrency) < 1:
+        parser.error("--concurrency needs positive integers")
+    if args.duration < 1 or args.warmup < 0:
+        parser.error("--duration must be >= 1 and --warmup >= 0")
+    return args
+
+
+def _load1() -> float:
+    return os.getloadavg()[0]
+
+
+def verify(spec: Launch, model: BenchModel) -> None:
+    """One request before load: right answer, and credentials enforced where the system has them."""
+    headers = {"Content-Type": "application/json"}
+    if spec.authorization:
+        headers["Authorization"] = spec.authorization
+    status, body = http("POST", spec.url, spec.body, headers)
+    if status != 200:
+        raise WrongAnswer(f"status {status}: {body[:300]!r}")
+    spec.check(body, model.expected)
+    if spec.unauthorized_status is not None:
+        status, body = http("POST", spec.url, spec.body, {"Content-Type": "application/json"})
+        if status != spec.unauthorized_status:
+            raise WrongAnswer(f"without a key: status {status}, not {spec.unauthorized_status}")
+
+
+@dataclass
+class ServerStats:
+    """Per-server facts beside the load figures."""
+
+    system: str
+    model: str
+    ready_s: float | None
+    log_lines: int | None = None
+    metrics_ok: bool | None = None
+    note: str = ""
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for _ in handle)
+
+
+def bench_server(
+    system: str, model: BenchModel, args: argparse.Namespace
+) -> tuple[list[Row], ServerStats]:
+    """All concurrency levels of one system serving one model."""
+    rows: list[Row] = []
+
+    def failed(note: str) -> tuple[list[Row], ServerStats]:
+        log(f"  {system}/{model.name} FAILED: {note.splitlines()[0] if note else ''}")
+        rows.extend(
+            Row(system, model.name, c, 0.0, 0.0, 0.0, 0, _load1(), note.splitlines()[0][:200])
+            for c in args.concurrency
+            if not any(r.concurrency == c for r in rows)
+        )
+        return rows, ServerStats(system, model.name, None, note=note[:2000])
+
+    try:
+        spec = launch(system, model, BUILD_DIR, log)
+    except (RuntimeError, OSError) as exc:
+        return failed(f"setup: {exc}")
+    timeout_s = 30.0 if model.language == "r" else 5.0
+    stats = ServerStats(system, model.name, None)
+    body_file = BUILD_DIR / "bodies" / f"{system}-{model.name}.json"
+    body_file.parent.mkdir(parents=True, exist_ok=True)
+    body_file.write_bytes(spec.body)
+    try:
+        with running(spec.server) as ready_s:
+            stats.ready_s = ready_s
+            log(f"  {system}/{model.name} ready in {ready_s:.2f} s")
+            verify(spec, model)
+            for concurrency in args.concurrency:
+
+                def load_for(seconds: float, connections: int = concurrency) -> WrkResult:
+                    return run_wrk(
+                        spec.url,
+                        body_file=body_file,
+                        connections=connections,
+                        duration_s=seconds,
+                        threads=args.wrk_threads,
+                        timeout_s=timeout_s,
+                        authorization=spec.authorization,
+                    )
+
+                if args.warmup > 0:
+                    load_for(args.warmup)
+                load = _load1()
+                result = load_for(args.duration)
+                row = Row(
+                    system,
+                    model.name,
+                    concurrency,
+                    round(result.rps, 1),
+                    round(result.p50_ms, 3),
+                    round(result.p99_ms, 3),
+                    result.errors,
+                    round(load, 2),
+                )
+                rows.append(row)
+                log(
+                    f"  {system}/{model.name} c{concurrency}: {row.rps:,.0f} req/s, "
+                    f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, errors {row.errors}, "
+                    f"load {load:.1f}"
+                )
+            if spec.metrics_url is not None:
+                status, _ = http("GET", spec.metrics_url, headers=_auth(spec))
+                stats.metrics_ok = status == 200
+    except (ServerError, WrongAnswer, WrkError, OSError, ValueError) as exc:
+        return failed(f"{type(exc).__name__}: {exc}")
+    if system.startswith("mlws"):
+        stats.log_lines = _count_lines(spec.server.log_file)
+    return rows, stats
+
+
+def _auth(spec: Launch) -> dict[str, str]:
+    return {"Authorization": spec.authorization} if spec.authorization else {}
+
+
+NOOP_SCRIPT = '''"""No-op entry script: times mlws serve's own start-up."""
+
+
+def init():
+    pass
+
+
+def run(raw_data):
+    return raw_data
+'''
+
+
+def measure_startup(runs: int) -> tuple[float | None, list[float], str]:
+    """Seconds from ``mlws serve`` to readiness with a no-op ``init()`` (median of ``runs``)."""
+    from benchmarks.procs import free_port
+
+    folder = BUILD_DIR / "noop"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "score.py").write_text(NOOP_SCRIPT)
+    times: list[float] = []
+    for attempt in range(runs):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLWS_", "AZUREML_"))}
+        env |= {
+            "AML_APP_ROOT": str(folder),
+            "AZUREML_ENTRY_SCRIPT": "score.py",
+            "MLWS_PORT": str(port),
+            "MLWS_HOST": "127.0.0.1",
+        }
+        server = Server(
+            name="mlws/noop",
+            command=[str(Path(sys.executable).parent / "mlws"), "serve"],
+            env=env,
+            cwd=folder,
+            ready_url=f"http://127.0.0.1:{port}{MLWS_READY_PATH}",
+            log_file=BUILD_DIR / "logs" / f"mlws-startup-{attempt}.log",
+            ready_timeout_s=30,
+        )
+        try:
+            with running(server) as ready_s:
+                times.append(ready_s)
+        except ServerError as exc:
+            return None, times, str(exc)
+    times.sort()
+    return (times[len(times) // 2] if times else None), times, ""
+
+
+def machine_info() -> dict[str, object]:
+    """What the figures were measured on."""
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "",
+        "commit": commit.stdout.strip(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected benchmark; 0 when every selected run completed without errors."""
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    info = machine_info()
+    log(f"load average at start: {info['loadavg_start']}")
+
+    models: list[BenchModel] = []
+    skipped: dict[str, str] = {}
+    for name in args.models:
+        try:
+            models.append(prepare(name, BUILD_DIR))
+        except ModelUnavailable as exc:
+            skipped[name] = str(exc)
+            log(f"model {name} skipped: {exc}")
+
+    rows: list[Row] = []
+    servers: list[ServerStats] = []
+    ready_s: float | None = None
+    startup_times: list[float] = []
+    try:
+        if "mlws" in args.systems and args.startup_runs > 0:
+            ready_s, startup_times, problem = measure_startup(args.startup_runs)
+            log(f"mlws start-up (no-op init): {startup_times} {problem}")
+        for model in models:
+            for system in args.systems:
+                if model.language not in SYSTEMS[system].languages:
+                    continue
+                log(f"{system} serving {model.name}")
+                new_rows, stats = bench_server(system, model, args)
+                rows += new_rows
+                servers.append(stats)
+    except KeyboardInterrupt:
+        log("interrupted; servers stopped, writing what was measured")
+
+    info["loadavg_end"] = os.getloadavg()
+    targets = report.evaluate_targets(rows, ready_s)
+    table = report.text_table(rows)
+    print(table)
+    print()
+    for t in targets:
+        value = "-" if t.value is None else f"{t.value:.2f}"
+        print(f"{t.verdict():>12}  {t.name}: {value} (goal {t.goal})")
+    write_results(args, info, rows, servers, targets, ready_s, startup_times, skipped)
+    return 0 if rows and all(r.errors == 0 and not r.note for r in rows) else 1
+
+
+def write_results(
+    args: argparse.Namespace,
+    info: dict[str, object],
+    rows: list[Row],
+    servers: list[ServerStats],
+    targets: list[report.Target],
+    ready_s: float | None,
+    startup_times: list[float],
+    skipped: dict[str, str],
+) -> None:
+    """``latest.json``, ``latest.md`` and a timestamped JSON copy under ``args.out``."""
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "machine": info,
+        "settings": {
+            "systems": args.systems,
+            "models": args.models,
+            "concurrency": args.concurrency,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "wrk_threads": args.wrk_threads,
+        },
+        "descriptions": {name: SYSTEMS[name].description for name in args.systems},
+        "rows": [r.as_dict() for r in rows],
+        "servers": [vars(s) for s in servers],
+        "startup": {"median_s": ready_s, "runs_s": startup_times},
+        "targets": [vars(t) for t in targets],
+        "skipped_models": skipped,
+    }
+    text = json.dumps(data, indent=2, default=str)
+    (out / "latest.json").write_text(text)
+    (out / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(text)
+    lines = [
+        f"Measured {info['date']} on {info['cpus']} CPUs ({info['platform']}), "
+        f"commit {info['commit']}, wrk {args.wrk_threads} thread(s), {args.duration:g} s per "
+        f"level after {args.warmup:g} s warm-up. Load average start {info['loadavg_start']}, "
+        f"end {info['loadavg_end']}.",
+        "",
+        "Systems: " + "; ".join(f"**{n}**: {SYSTEMS[n].description}" for n in args.systems),
+        "",
+        report.markdown_tables(rows),
+        "Start-up (seconds from launch to ready, with the model's own init):",
+        "",
+        "| system | model | ready s |",
+        "| --- | --- | ---: |",
+        *(
+            f"| {s.system} | {s.model} | {'-' if s.ready_s is None else f'{s.ready_s:.2f}'} |"
+            for s in servers
+        ),
+        "",
+        "Targets (issue 6):",
+        "",
+        report.targets_markdown(targets),
+        "",
+    ]
+    if skipped:
+        lines += ["Skipped models: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()), ""]
+    (out / "latest.md").write_text("\n".join(lines))
+    log(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

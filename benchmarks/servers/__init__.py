@@ -1,0 +1,1 @@
+"""Baseline servers the benchmark compares mlws with (each runs in its own virtual environment)."""

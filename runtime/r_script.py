@@ -271,13 +271,13 @@ class REntryScript(EntryScript):
         self._closed.clear()
 
         workers = [self._new_worker(i) for i in range(self.settings.r_workers)]
-        errors: list[str] = []
+        errors: list[tuple[str, str]] = []
 
         def start(worker: _RWorker) -> None:
             try:
                 worker.start()
             except RScriptError as exc:
-                errors.append(str(exc))
+                errors.append((str(exc), "\n".join(worker.recent_output)))
 
         threads = [threading.Thread(target=start, args=(w,)) for w in workers]
         for thread in threads:
@@ -287,7 +287,8 @@ class REntryScript(EntryScript):
         if errors:
             for worker in workers:
                 worker.kill()
-            raise EntryScriptError(f"{script.name}: init() failed in R: {errors[0]}")
+            message, output = errors[0]
+            raise EntryScriptError(f"{script.name}: init() failed in R: {message}", detail=output)
         with self._lock:
             self._workers = {w.index: w for w in workers}
         for worker in workers:

@@ -1,0 +1,438 @@
+"""Same entry script, same request: azmlinfsrv 1.5.1 and `mlws serve` must answer alike.
+
+Each test first pins the reference server's behaviour (so a change in azmlinfsrv shows up here),
+then sends the identical request to mlws and asserts the same status and JSON body. Where mlws
+differs on purpose the test is called ``test_deliberate_difference_<what>`` and asserts both sides'
+behaviour. docs/compat.md lists the cases and the differences.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from compat_harness import (
+    SCRIPTS,
+    Pair,
+    Server,
+    azmlinfsrv_server,
+    ensure_compat_venv,
+    make_models,
+    mlws_runtime_missing,
+    mlws_server,
+    start_pair,
+)
+
+pytestmark = pytest.mark.slow
+
+RUN_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
+INTERNAL_ERROR = "An unexpected internal error occurred. Check the logs for more info."
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    text: str
+    headers: httpx.Headers
+
+
+def call(server: Server, method: str, path: str, **kwargs: Any) -> Answer:
+    response = httpx.request(method, server.url + path, timeout=30.0, **kwargs)
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    return Answer(response.status_code, body, response.text, response.headers)
+
+
+def same(pair: Pair, method: str, path: str, **kwargs: Any) -> tuple[Answer, Answer | None]:
+    """Send the request to the reference, and to mlws when it exists; compare status and body."""
+    reference = call(pair.reference, method, path, **kwargs)
+    if pair.mlws is None:
+        return reference, None
+    ours = call(pair.mlws, method, path, **kwargs)
+    assert ours.status == reference.status, (reference.text, ours.text)
+    assert without_request_id(ours) == reference.body, (reference.text, ours.text)
+    return reference, ours
+
+
+def without_request_id(answer: Answer) -> Any:
+    """mlws's error bodies add ``request_id`` (see test_deliberate_difference_error_body_...)."""
+    if answer.status >= 400 and isinstance(answer.body, dict) and "request_id" in answer.body:
+        assert answer.body["request_id"] == answer.headers["x-request-id"]
+        return {k: v for k, v in answer.body.items() if k != "request_id"}
+    return answer.body
+
+
+def mlws_side(pair: Pair, method: str, path: str, **kwargs: Any) -> Answer:
+    return call(pair.require_mlws(), method, path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def compat_python() -> Path:
+    return ensure_compat_venv()
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_models(tmp_path_factory.mktemp("compat-models"))
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("compat-logs")
+
+
+@pytest.fixture(scope="module")
+def plain(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "sklearn_plain.py", model_root / "single", log_dir)
+
+
+@pytest.fixture(scope="module")
+def schema(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "schema_decorated.py", model_root / "single", log_dir)
+
+
+@pytest.fixture(scope="module")
+def string(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "returns_string.py", model_root / "single", log_dir)
+
+
+@pytest.fixture(scope="module")
+def raising(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "raising.py", model_root / "single", log_dir)
+
+
+@pytest.fixture(scope="module")
+def multi(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "multi_model.py", model_root / "multi", log_dir)
+
+
+@pytest.fixture(scope="module")
+def numpy_result(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "returns_numpy.py", model_root / "single", log_dir)
+
+
+# --- a plain init()/run(raw_data) sklearn script --------------------------------------------------
+
+
+def test_plain_post_score(plain: Pair) -> None:
+    reference, _ = same(plain, "POST", "/score", json={"data": [[1, 2, 3], [0, 0, 0]]})
+    assert reference.status == 200
+    assert reference.body == pytest.approx([14.5, 0.5])
+
+
+def test_plain_get_score_with_query_parameters(plain: Pair) -> None:
+    reference, _ = same(plain, "GET", "/score", params={"data": "[[1, 2, 3]]"})
+    assert reference.status == 200
+    assert reference.body == pytest.approx([14.5])
+
+
+def test_plain_health(plain: Pair) -> None:
+    reference, ours = same(plain, "GET", "/")
+    assert (reference.status, reference.text) == (200, "Healthy")
+    if ours is not None:
+        assert ours.text == "Healthy"
+
+
+def test_plain_exception_from_bad_input_is_500(plain: Pair) -> None:
+    reference, _ = same(plain, "POST", "/score", json={"rows": [[1, 2, 3]]})
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+
+
+def test_deliberate_difference_error_body_carries_the_request_id(plain: Pair) -> None:
+    """Both answer 500 {"message": ...}; mlws adds "request_id" (also in x-request-id)."""
+    headers = {**JSON, "x-request-id": "compat-error-1"}
+    body = {"rows": [[1, 2, 3]]}
+    reference = call(plain.reference, "POST", "/score", json=body, headers=headers)
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+    ours = mlws_side(plain, "POST", "/score", json=body, headers=headers)
+    assert (ours.status, ours.body) == (
+        500,
+        {"message": RUN_FAILED, "request_id": "compat-error-1"},
+    )
+
+
+def test_plain_request_id_is_echoed(plain: Pair) -> None:
+    headers = {**JSON, "x-request-id": "compat-req-1", "x-ms-request-id": "compat-ms-1"}
+    reference, ours = same(plain, "POST", "/score", json={"data": [[0, 0, 0]]}, headers=headers)
+    assert reference.headers["x-request-id"] == "compat-req-1"
+    assert reference.headers["x-ms-request-id"] == "compat-ms-1"
+    if ours is not None:
+        assert ours.headers["x-request-id"] == "compat-req-1"
+        assert ours.headers["x-ms-request-id"] == "compat-ms-1"
+
+
+def test_plain_swagger_v2_and_v3(plain: Pair) -> None:
+    v2 = call(plain.reference, "GET", "/swagger.json")
+    v3 = call(plain.reference, "GET", "/swagger.json", params={"version": "3"})
+    assert v2.status == v3.status == 200
+    assert v2.body["swagger"] == "2.0"
+    assert v3.body["openapi"].startswith("3.")
+    empty = {"type": "object", "example": {}}
+    assert v2.body["definitions"]["ServiceInput"] == empty
+    assert v3.body["components"]["schemas"]["ServiceOutput"] == empty
+    if plain.mlws is None:
+        pytest.skip(plain.mlws_missing or "")
+    ours2 = mlws_side(plain, "GET", "/swagger.json")
+    ours3 = mlws_side(plain, "GET", "/swagger.json", params={"version": "3"})
+    assert ours2.status == ours3.status == 200
+    assert ours2.body["swagger"] == "2.0"
+    assert ours3.body["openapi"].startswith("3.")
+    assert "/score" in ours2.body["paths"]
+    assert "/score" in ours3.body["paths"]
+
+
+def test_plain_swagger_unknown_version_is_404(plain: Pair) -> None:
+    reference, _ = same(plain, "GET", "/swagger.json", params={"version": "7"})
+    assert reference.status == 404
+    assert reference.body["message"].startswith("Swagger version [7] is not valid.")
+
+
+def test_plain_method_not_allowed(plain: Pair) -> None:
+    reference = call(plain.reference, "PUT", "/score", json={"data": []})
+    assert reference.status == 405
+    ours = mlws_side(plain, "PUT", "/score", json={"data": []})
+    assert ours.status == 405
+
+
+def test_plain_unknown_path_is_404(plain: Pair) -> None:
+    reference = call(plain.reference, "GET", "/no-such-route")
+    assert reference.status == 404
+    assert "message" in reference.body
+    ours = mlws_side(plain, "GET", "/no-such-route")
+    assert ours.status == 404
+
+
+def test_deliberate_difference_malformed_json_is_400_not_a_run_failure(plain: Pair) -> None:
+    """azmlinfsrv hands malformed JSON to run(), whose json.loads fails: 500. mlws says 400."""
+    reference = call(plain.reference, "POST", "/score", content=b"{not json", headers=JSON)
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+    ours = mlws_side(plain, "POST", "/score", content=b"{not json", headers=JSON)
+    assert ours.status == 400
+    assert "message" in ours.body
+
+
+def test_deliberate_difference_missing_body_is_400(plain: Pair) -> None:
+    """An empty POST reaches run("") in azmlinfsrv (500); mlws refuses it as malformed (400)."""
+    reference = call(plain.reference, "POST", "/score", content=b"", headers=JSON)
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+    ours = mlws_side(plain, "POST", "/score", content=b"", headers=JSON)
+    assert ours.status == 400
+    assert "message" in ours.body
+
+
+def test_deliberate_difference_wrong_content_type_is_415(plain: Pair) -> None:
+    """azmlinfsrv ignores the content type for undecorated scripts (200); mlws answers 415."""
+    body = json.dumps({"data": [[1, 2, 3]]}).encode()
+    headers = {"Content-Type": "text/plain"}
+    reference = call(plain.reference, "POST", "/score", content=body, headers=headers)
+    assert reference.status == 200
+    assert reference.body == pytest.approx([14.5])
+    ours = mlws_side(plain, "POST", "/score", content=body, headers=headers)
+    assert ours.status == 415
+    assert "message" in ours.body
+
+
+# --- an inference_schema-decorated script ---------------------------------------------------------
+
+
+def test_schema_post_with_all_parameters(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", json={"data": [[1, 2, 3]], "scale": 2.0})
+    assert reference.status == 200
+    assert reference.body == {"predictions": pytest.approx([29.0]), "scale": 2.0}
+
+
+def test_schema_default_parameter_is_used(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", json={"data": [[1, 2, 3], [1, 1, 1]]})
+    assert reference.status == 200
+    assert reference.body == {"predictions": pytest.approx([14.5, 6.5]), "scale": 1.0}
+
+
+def test_schema_get_score_with_query_parameters(schema: Pair) -> None:
+    params = {"data": "[[1, 2, 3]]", "scale": "3"}
+    reference, _ = same(schema, "GET", "/score", params=params)
+    assert reference.status == 200
+    assert reference.body == {"predictions": pytest.approx([43.5]), "scale": 3}
+
+
+def test_schema_missing_parameter_is_400(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", json={"scale": 2.0})
+    assert (reference.status, reference.body) == (
+        400,
+        {"message": "A value is not provided for the 'data' parameter."},
+    )
+
+
+def test_schema_body_must_be_an_object(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", json=[[1, 2, 3]])
+    assert (reference.status, reference.body) == (
+        400,
+        {"message": "POST body should be a JSON dictionary."},
+    )
+
+
+def test_schema_empty_body_is_400(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", content=b"", headers=JSON)
+    assert (reference.status, reference.body) == (
+        400,
+        {"message": "POST body is empty. Expecting a JSON dictionary."},
+    )
+
+
+def test_schema_malformed_json_is_400(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", content=b"{not json", headers=JSON)
+    assert reference.status == 400
+    assert reference.body["message"].startswith("POST body could not be decoded as JSON: ")
+
+
+def test_schema_wrong_content_type_is_415(schema: Pair) -> None:
+    body = json.dumps({"data": [[1, 2, 3]]}).encode()
+    reference, _ = same(
+        schema, "POST", "/score", content=body, headers={"Content-Type": "text/plain"}
+    )
+    assert (reference.status, reference.body) == (
+        415,
+        {"message": "Expects Content-Type to be application/json"},
+    )
+
+
+def test_schema_input_that_does_not_fit_the_schema_fails_in_run(schema: Pair) -> None:
+    reference, _ = same(schema, "POST", "/score", json={"data": "not an array"})
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_schema_swagger_carries_the_decorator_schemas(schema: Pair, version: str) -> None:
+    reference, ours = same(schema, "GET", "/swagger.json", params={"version": version})
+    assert reference.status == 200
+
+    def schemas(doc: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = (
+            doc["definitions"] if version == "2" else doc["components"]["schemas"]
+        )
+        return {k: found[k] for k in ("ServiceInput", "ServiceOutput")}
+
+    reference_schemas = schemas(reference.body)
+    assert reference_schemas["ServiceInput"]["properties"]["data"]["type"] == "array"
+    assert reference_schemas["ServiceInput"]["properties"]["scale"]["type"] == "number"
+    if ours is not None:
+        assert schemas(ours.body) == reference_schemas
+
+
+# --- a script returning a (JSON) string -----------------------------------------------------------
+
+
+def test_string_result_is_sent_json_encoded(string: Pair) -> None:
+    reference, ours = same(string, "POST", "/score", json={"data": [[1, 2, 3]]})
+    assert reference.status == 200
+    assert isinstance(reference.body, str)
+    assert json.loads(reference.body) == {"result": pytest.approx([14.5])}
+    if ours is not None:
+        assert ours.headers["content-type"].startswith("application/json")
+
+
+# --- a script raising in run() --------------------------------------------------------------------
+
+
+def test_raising_run_is_500_without_internals(raising: Pair) -> None:
+    reference, ours = same(raising, "POST", "/score", json={"data": 1})
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+    assert "secret internals" not in reference.text
+    assert "Traceback" not in reference.text
+    if ours is not None:
+        assert "secret internals" not in ours.text
+        assert "Traceback" not in ours.text
+
+
+def test_run_function_failed_header(raising: Pair, plain: Pair) -> None:
+    """azmlinfsrv tells callers whether run() failed: x-ms-run-function-failed True/False."""
+    failed = call(raising.reference, "POST", "/score", json={"data": 1})
+    succeeded = call(plain.reference, "POST", "/score", json={"data": [[0, 0, 0]]})
+    assert failed.headers["x-ms-run-function-failed"] == "True"
+    assert succeeded.headers["x-ms-run-function-failed"] == "False"
+    ours_failed = mlws_side(raising, "POST", "/score", json={"data": 1})
+    ours_succeeded = mlws_side(plain, "POST", "/score", json={"data": [[0, 0, 0]]})
+    assert ours_failed.headers.get("x-ms-run-function-failed") == "True"
+    assert ours_succeeded.headers.get("x-ms-run-function-failed") == "False"
+
+
+# --- several models: $AZUREML_MODEL_DIR/$MODEL_NAME/$VERSION --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [("doubler:1", [2.0, 4.0]), ("doubler:2", [4.0, 8.0]), ("negator:1", [-1.0, -2.0])],
+)
+def test_multi_model_layout(multi: Pair, model: str, expected: list[float]) -> None:
+    reference, _ = same(multi, "POST", "/score", json={"model": model, "data": [[1], [2]]})
+    assert reference.status == 200
+    assert reference.body == {"model": model, "predictions": pytest.approx(expected)}
+
+
+def test_multi_model_unknown_model_is_a_run_failure(multi: Pair) -> None:
+    reference, _ = same(multi, "POST", "/score", json={"model": "tripler:1", "data": [[1]]})
+    assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
+
+
+def test_multi_model_named_models_flag_matches_the_layout(
+    multi: Pair, model_root: Path, log_dir: Path
+) -> None:
+    """`mlws serve --model NAME:VERSION=PATH` gives the layout azmlinfsrv reads from a folder."""
+    reference = call(multi.reference, "POST", "/score", json={"model": "negator:1", "data": [[3]]})
+    assert reference.body == {"model": "negator:1", "predictions": pytest.approx([-3.0])}
+    multi.require_mlws()
+    flags: list[str] = []
+    for name, version in (("doubler", "1"), ("doubler", "2"), ("negator", "1")):
+        flags += ["--model", f"{name}:{version}={model_root / 'multi' / name / version}"]
+    server = mlws_server(SCRIPTS / "multi_model.py", None, log_dir, extra=flags)
+    server.start()
+    try:
+        server.wait_ready()
+        ours = call(server, "POST", "/score", json={"model": "negator:1", "data": [[3]]})
+    finally:
+        server.stop()
+    assert (ours.status, ours.body) == (reference.status, reference.body)
+
+
+# --- a script returning a numpy array -------------------------------------------------------------
+
+
+def test_deliberate_difference_numpy_result_is_serialised(numpy_result: Pair) -> None:
+    """azmlinfsrv's json.dumps cannot serialise an ndarray (500, outside the script's error path);
+    mlws serialises numpy arrays and scalars as JSON."""
+    reference = call(numpy_result.reference, "POST", "/score", json={"data": [[1, 2, 3]]})
+    assert (reference.status, reference.body) == (500, {"message": INTERNAL_ERROR})
+    ours = mlws_side(numpy_result, "POST", "/score", json={"data": [[1, 2, 3]]})
+    assert ours.status == 200
+    assert ours.body == pytest.approx([14.5])
+
+
+# --- init() failing -------------------------------------------------------------------------------
+
+
+def test_failing_init_stops_both_servers_with_the_error_in_the_log(
+    compat_python: Path, model_root: Path, log_dir: Path
+) -> None:
+    script = SCRIPTS / "init_failing.py"
+    servers = [azmlinfsrv_server(compat_python, script, model_root / "single", log_dir)]
+    if mlws_runtime_missing() is None:
+        servers.append(mlws_server(script, model_root / "single", log_dir))
+    for server in servers:
+        server.start()
+    try:
+        for server in servers:
+            assert server.wait_exit(60) != 0, server.log()
+            assert "model file is corrupt" in server.log(), server.log()
+    finally:
+        for server in servers:
+            server.stop()
+    if len(servers) == 1:
+        pytest.skip(mlws_runtime_missing() or "")

@@ -1,0 +1,147 @@
+"""Toy entry scripts and settings for the runtime tests (imported by the tests and conftest)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from mlws.runtime.settings import RuntimeSettings
+
+#: Toy entry scripts by name. Each is an Azure ML style script unless its name says otherwise.
+SCRIPTS: dict[str, str] = {
+    "echo": """
+        import json, os, time
+        model_dir = None
+        def init():
+            global model_dir
+            model_dir = os.environ.get("AZUREML_MODEL_DIR")
+        def run(raw_data):
+            data = json.loads(raw_data)
+            if isinstance(data, dict):
+                if data.get("sleep"):
+                    time.sleep(data["sleep"])
+                if data.get("fail"):
+                    raise ValueError("the script failed on purpose")
+            return {"echo": data, "model_dir": model_dir}
+    """,
+    "raw": """
+        def init():
+            pass
+        def run(raw_data):
+            return {"raw": raw_data}
+    """,
+    "string": """
+        import json
+        def init():
+            pass
+        def run(raw_data):
+            return json.dumps({"as": "string"})
+    """,
+    "returns_predict": """
+        import json
+        def init():
+            def predict(data):
+                return {"sum": sum(json.loads(data)["data"])}
+            return predict
+    """,
+    "headers": """
+        def init():
+            pass
+        def run(data, request_headers):
+            return {"headers": request_headers}
+    """,
+    "numpy": """
+        import numpy as np
+        def init():
+            pass
+        def run(raw_data):
+            return {"array": np.arange(3), "scalar": np.float64(1.5)}
+    """,
+    "unserialisable": """
+        def init():
+            pass
+        def run(raw_data):
+            return {1, 2}
+    """,
+    "decorated": """
+        from inference_schema.schema_decorators import input_schema, output_schema
+        from inference_schema.parameter_types.standard_py_parameter_type import (
+            StandardPythonParameterType,
+        )
+        def init():
+            pass
+        @input_schema("data", StandardPythonParameterType([1.0, 2.0]))
+        @input_schema("scale", StandardPythonParameterType(1.0), optional=True)
+        @output_schema(StandardPythonParameterType({"total": 3.0}))
+        def run(data, scale=1.0):
+            return {"total": sum(data) * scale}
+    """,
+    "multi_model": """
+        import os
+        paths = None
+        def init():
+            global paths
+            root = os.environ["AZUREML_MODEL_DIR"]
+            paths = {}
+            for name in sorted(os.listdir(root)):
+                for version in sorted(os.listdir(os.path.join(root, name))):
+                    with open(os.path.join(root, name, version, "weights.txt")) as f:
+                        paths[f"{name}/{version}"] = f.read()
+        def run(raw_data):
+            return paths
+    """,
+    "init_fails": """
+        def init():
+            raise RuntimeError("cannot find the model file")
+        def run(raw_data):
+            return 1
+    """,
+    "import_fails": """
+        import json
+        raise ImportError("a dependency is missing")
+    """,
+    "no_run": """
+        def init():
+            return None
+    """,
+    "no_init": """
+        def run(raw_data):
+            return 1
+    """,
+    "bad_signature": """
+        def init():
+            pass
+        def run(*args):
+            return 1
+    """,
+    "slow_init": """
+        import time
+        def init():
+            time.sleep(float(__import__("os").environ.get("SLOW_INIT_SECONDS", "1.5")))
+        def run(raw_data):
+            return "ok"
+    """,
+    "helper_import": """
+        import helper_module
+        def init():
+            pass
+        def run(raw_data):
+            return helper_module.VALUE
+    """,
+}
+
+
+def write_script(directory: Path, name: str, filename: str = "score.py") -> Path:
+    """Write toy script ``name`` as ``directory/filename``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / filename
+    path.write_text(textwrap.dedent(SCRIPTS[name]).lstrip())
+    return path
+
+
+def make_settings(source: Path, **overrides: Any) -> RuntimeSettings:
+    """Settings serving ``source/score.py``; keyword arguments override fields."""
+    values: dict[str, Any] = {"source_directory": source, "entry_script": Path("score.py")}
+    values.update(overrides)
+    return RuntimeSettings(**values)

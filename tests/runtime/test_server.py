@@ -1,0 +1,222 @@
+"""The runtime over real HTTP: ``mlws serve`` and ``python -m mlws.runtime`` as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from runtime_helpers import write_script
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+MLWS = str(Path(sys.executable).with_name("mlws"))
+JSON = {"content-type": "application/json"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """A started server process and its base URL."""
+
+    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            args,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.process.stderr.read()}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become ready")
+
+    def stop(self) -> tuple[int, str]:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        _, err = self.process.communicate(timeout=30)
+        return self.process.returncode, err
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.communicate()
+
+
+def serve(
+    servers: list[Server], source: Path, *extra: str, env: dict[str, str] | None = None
+) -> Server:
+    port = free_port()
+    args = [MLWS, "serve", str(source), "--port", str(port), *extra]
+    server = Server(args, port, env)
+    servers.append(server)
+    return server
+
+
+def test_serve_with_two_workers_and_shared_metrics(servers: list[Server], tmp_path: Path) -> None:
+    write_script(tmp_path, "echo")
+    server = serve(servers, tmp_path, "--workers", "2", "--auth", "key", "--primary-key", "pk")
+    server.wait_ready()
+    auth = {**JSON, "authorization": "Bearer pk"}
+    with httpx.Client(base_url=server.url) as client:
+        for i in range(20):
+            response = client.post("/score", json={"i": i}, headers=auth)
+            assert response.status_code == 200
+            assert response.json()["echo"] == {"i": i}
+        assert client.post("/score", json={}).status_code == 401
+        time.sleep(1.5)  # each worker publishes its counts about once a second
+        text = client.get("/metrics").text
+    assert 'mlws_requests_total{route="/score",status="200"} 20' in text
+    assert 'mlws_requests_total{route="/score",status="401"} 1' in text
+    code, err = server.stop()
+    assert code == 0
+    assert "workers: 2, auth: key" in err
+    assert "pk" not in err.replace("mlws", "")
+
+
+def test_sigterm_finishes_the_request_in_flight(servers: list[Server], tmp_path: Path) -> None:
+    write_script(tmp_path, "echo")
+    server = serve(servers, tmp_path)
+    server.wait_ready()
+    result: dict[str, httpx.Response] = {}
+
+    def slow_request() -> None:
+        result["response"] = httpx.post(
+            f"{server.url}/score", json={"sleep": 1.0, "n": 1}, headers=JSON, timeout=10
+        )
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    time.sleep(0.4)
+    server.process.send_signal(signal.SIGTERM)
+    thread.join(timeout=10)
+    assert result["response"].status_code == 200
+    assert result["response"].json()["echo"] == {"sleep": 1.0, "n": 1}
+    code, _ = server.stop()
+    assert code == 0
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_init_failure_exits_non_zero_with_the_error(
+    servers: list[Server], tmp_path: Path, workers: str
+) -> None:
+    write_script(tmp_path, "init_fails")
+    server = serve(servers, tmp_path, "--workers", workers)
+    _, err = server.process.communicate(timeout=60)
+    assert server.process.returncode == 3
+    assert "init() of" in err
+    assert "RuntimeError: cannot find the model file" in err
+    assert "Traceback (most recent call last)" in err
+
+
+def test_liveness_passes_while_init_is_slow(servers: list[Server], tmp_path: Path) -> None:
+    write_script(tmp_path, "slow_init")
+    server = serve(servers, tmp_path, env={"SLOW_INIT_SECONDS": "3"})
+    deadline = time.monotonic() + 20
+    live = None
+    while time.monotonic() < deadline:
+        try:
+            live = httpx.get(f"{server.url}/live", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    assert live is not None
+    assert live.status_code == 200
+    assert httpx.get(f"{server.url}/ready").status_code == 503
+    server.wait_ready()
+    assert httpx.post(f"{server.url}/score", json={}).json() == "ok"
+
+
+def test_python_m_mlws_runtime_serves_from_environment_only(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    write_script(tmp_path, "echo", filename="main_script.py")
+    port = free_port()
+    env = {
+        "AML_APP_ROOT": str(tmp_path),
+        "AZUREML_ENTRY_SCRIPT": "main_script.py",
+        "AZUREML_MODEL_DIR": str(tmp_path),
+        "MLWS_PORT": str(port),
+        "MLWS_AUTH_MODE": "key",
+        "MLWS_PRIMARY_KEY": "env-key",
+    }
+    server = Server([sys.executable, "-m", "mlws.runtime"], port, env)
+    servers.append(server)
+    server.wait_ready()
+    response = httpx.post(
+        f"{server.url}/score", json={"a": 1}, headers={"authorization": "Bearer env-key"}
+    )
+    assert response.json() == {"echo": {"a": 1}, "model_dir": str(tmp_path)}
+    assert server.stop()[0] == 0
+
+
+def test_python_m_mlws_runtime_rejects_bad_settings(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mlws.runtime"],
+        env={**os.environ, "MLWS_PORT": "not-a-port"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("mlws: invalid settings: port (MLWS_PORT)")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_readme_example_serves_the_sklearn_model(servers: list[Server]) -> None:
+    example = REPO / "examples" / "local-sklearn"
+    port = free_port()
+    args = [
+        MLWS,
+        "serve",
+        str(example / "scoring"),
+        "--model-dir",
+        str(example / "model"),
+        "--port",
+        str(port),
+    ]
+    server = Server(args, port)
+    servers.append(server)
+    server.wait_ready(timeout=60)
+    row = [0.03, 0.05, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.02]
+    response = httpx.post(f"{server.url}/score", json={"data": [row, row]})
+    assert response.status_code == 200
+    predictions = response.json()
+    assert len(predictions) == 2
+    assert 50 < predictions[0] < 350  # diabetes progression scores range about 25..346
+    bad = httpx.post(f"{server.url}/score", json={"data": [[1, 2]]})
+    assert bad.status_code == 500
+    code, err = server.stop()
+    assert code == 0
+    assert "expected rows of 10 features" in err  # the traceback is in the log, not the answer
+    assert "InconsistentVersionWarning" not in err

@@ -6,10 +6,7 @@ the coefficients R exported, building the design row itself from the CSV's facto
 
 from __future__ import annotations
 
-import csv
 import json
-import math
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,22 +15,18 @@ import pytest
 from mlws.runtime.entry_script import ScoreRequest
 from mlws.runtime.r_script import REntryScript, RScriptError
 from mlws.runtime.settings import RuntimeSettings
+from r_support import (
+    DATA,
+    EXAMPLE,
+    FACTORS,
+    R_MISSING,
+    SEED_RECORD,
+    csv_levels,
+    exported_coefficients,
+    logistic_percent,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "r-accident"
-DATA = REPO.parent / "shared" / "data" / "nassCDS.csv"
-
-SEED_RECORD = {
-    "dvcat": "10-24",
-    "seatbelt": "none",
-    "frontal": "frontal",
-    "sex": "f",
-    "ageOFocc": 22,
-    "yearVeh": 2002,
-    "airbag": "none",
-    "occRole": "pass",
-}
-OTHER_RECORDS = [
+OTHER_RECORDS: list[dict[str, object]] = [
     {
         "dvcat": "55+",
         "seatbelt": "belted",
@@ -55,22 +48,6 @@ OTHER_RECORDS = [
         "occRole": "driver",
     },
 ]
-NUMERIC = ("ageOFocc", "yearVeh")
-FACTORS = ("dvcat", "seatbelt", "frontal", "sex", "airbag", "occRole")
-
-
-def _r_missing_reason() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (scripts/test installs r-base-core from Debian)"
-    probe = subprocess.run(
-        ["Rscript", "-e", "library(jsonlite)"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        return "the R package jsonlite is missing (Debian: r-cran-jsonlite)"
-    return None
-
-
-R_MISSING = _r_missing_reason()
 
 pytestmark = [
     pytest.mark.needs_r,
@@ -108,50 +85,8 @@ def pool(trained_model: Path) -> Iterator[REntryScript]:
     script.close()
 
 
-def exported_coefficients(model_file: Path) -> dict[str, float]:
-    run = subprocess.run(
-        [
-            "Rscript",
-            "-e",
-            "m <- readRDS(commandArgs(TRUE)[1]);"
-            "cat(jsonlite::toJSON(as.list(coef(m)), digits = NA, auto_unbox = TRUE))",
-            str(model_file),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    coefficients: dict[str, float] = json.loads(run.stdout)
-    return coefficients
-
-
-def csv_levels() -> dict[str, set[str]]:
-    levels: dict[str, set[str]] = {name: set() for name in FACTORS}
-    with DATA.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            for name in FACTORS:
-                value = row[name]
-                if name == "frontal":
-                    value = {"0": "notfrontal", "1": "frontal"}.get(value, value)
-                levels[name].add(value)
-    return levels
-
-
-def logistic_percent(coefficients: dict[str, float], record: dict[str, object]) -> float:
-    """P(dead) * 100 from treatment-coded coefficients, computed without R."""
-    levels = csv_levels()
-    eta = 0.0
-    for name, beta in coefficients.items():
-        if name == "(Intercept)":
-            eta += beta
-        elif name in NUMERIC:
-            value = record[name]
-            assert isinstance(value, int | float)
-            eta += beta * value
-        else:
-            (factor,) = [f for f in FACTORS if name.startswith(f) and name[len(f) :] in levels[f]]
-            eta += beta * (record[factor] == name[len(factor) :])
-    return 100 / (1 + math.exp(-eta))
+def test_factor_levels_are_the_csvs(trained_model: Path) -> None:
+    assert csv_levels() == {name: set(levels) for name, levels in FACTORS.items()}
 
 
 def test_model_has_the_seeds_terms(trained_model: Path) -> None:

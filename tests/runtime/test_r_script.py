@@ -25,20 +25,7 @@ from mlws.runtime.r_script import (
     query_as_json,
 )
 from mlws.runtime.settings import RuntimeSettings
-
-
-def _r_missing_reason() -> str | None:
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed (scripts/test installs r-base-core from Debian)"
-    probe = subprocess.run(
-        ["Rscript", "-e", "library(jsonlite)"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        return "the R package jsonlite is missing (Debian: r-cran-jsonlite)"
-    return None
-
-
-R_MISSING = _r_missing_reason()
+from r_support import R_MISSING
 
 ECHO_SCRIPT = """
 init <- function() {

@@ -74,27 +74,40 @@ class LogSource(Protocol):
         ...
 
 
-def is_request_line(text: str) -> bool:
-    """True for the runtime's per-request JSON log line (it has a status and a request id)."""
+#: Paths of health probes and scrapes; their request lines do not end the start-up section.
+PROBE_PATHS = frozenset({"/", "/live", "/ready", "/metrics"})
+
+
+def request_path(text: str) -> str | None:
+    """The path of the runtime's per-request JSON log line, or None for any other line."""
     if not text.startswith("{"):
-        return False
+        return None
     try:
         data = json.loads(text)
     except ValueError:
-        return False
-    return (
-        isinstance(data, dict)
-        and "status" in data
-        and ("request_id" in data or "path" in data or "method" in data)
-    )
+        return None
+    if not isinstance(data, dict) or "status" not in data:
+        return None
+    if "request_id" not in data and "path" not in data and "method" not in data:
+        return None
+    path = data.get("path")
+    return path if isinstance(path, str) else ""
+
+
+def is_request_line(text: str) -> bool:
+    """True for the runtime's per-request JSON log line (it has a status and a request id)."""
+    return request_path(text) is not None
 
 
 def startup_lines(lines: Iterable[str]) -> Iterator[str]:
-    """The start-up part of a log: everything before the first request line."""
+    """The start-up part of a log: every line before the first real (non-probe) request,
+    without the probe request lines."""
     for line in lines:
-        if is_request_line(line):
+        path = request_path(line)
+        if path is None:
+            yield line
+        elif path not in PROBE_PATHS:
             return
-        yield line
 
 
 def _tail(lines: Iterable[str], tail: int | None) -> list[str]:
@@ -127,6 +140,8 @@ class LocalFileLogs:
         text = data.decode("utf-8", errors="replace")
         complete, _, partial = text.rpartition("\n") if "\n" in text else ("", "", text)
         existing = complete.split("\n") if complete else []
+        if partial and not follow:
+            existing.append(partial)
         if init:
             for line in _tail(startup_lines(existing), tail):
                 yield LogLine(line)
@@ -134,8 +149,6 @@ class LocalFileLogs:
         for line in _tail(existing, tail):
             yield LogLine(line)
         if not follow:
-            if partial:
-                yield LogLine(partial)
             return
         yield from self._follow(position - len(partial.encode("utf-8")), inode, stop)
 
@@ -526,6 +539,9 @@ def _run_lines(cmd: list[str], stop: threading.Event) -> Iterator[str]:
                 process.kill()
         code = process.wait()
         reader.join(timeout=5)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
     if code != 0 and not stop.is_set():
         tool = Path(cmd[0]).name
         lines = [line.strip() for line in stderr_lines if line.strip()]

@@ -210,13 +210,16 @@ def stack_file(stack_dir: Path, stack: str | None) -> Path:
 
 def rotate_in_file(path: Path, key: str, value: str | None = None) -> ConfigEdit:
     """Bump ``key`` in the stack file at ``path`` (created when missing) and write it back."""
-    before = path.read_text(encoding="utf-8") if path.exists() else ""
+    before = ""
+    if path.exists():
+        with path.open(encoding="utf-8", newline="") as handle:
+            before = handle.read()
     edit = bump_config_value(before, key, value)
     _verify(before, edit.text, key, edit.new)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(edit.text)
         os.chmod(tmp, mode)
         os.replace(tmp, path)

@@ -23,7 +23,7 @@ def init() -> None:
 
 def _probability(row: dict[str, Any]) -> float:
     belt = 30 if row["seatbelt"] == "none" else -30
-    return round(50.0 + belt + row["ageOFocc"] / 10, 2)
+    return round(50.0 + belt + float(row["ageOFocc"]) / 10, 2)
 
 
 def run(raw_data: str) -> Any:

@@ -105,7 +105,7 @@ def find_nass_csv() -> Path:
 def _train_r(out_dir: Path) -> BenchModel:
     if shutil.which("Rscript") is None:
         raise ModelUnavailable("Rscript is not installed")
-    train, score = R_EXAMPLE / "train.R", R_EXAMPLE / "score.R"
+    train, score = R_EXAMPLE / "train.R", R_EXAMPLE / "scoring" / "score.R"
     if not train.is_file() or not score.is_file():
         raise ModelUnavailable(f"{R_EXAMPLE} has no train.R/score.R")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +126,7 @@ def _train_r(out_dir: Path) -> BenchModel:
         name="r-accident",
         language="r",
         model_dir=out_dir,
-        source_dir=R_EXAMPLE,
+        source_dir=score.parent,
         entry_script="score.R",
         body=body,
         expected=expected,

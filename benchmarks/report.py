@@ -21,6 +21,8 @@ class Row:
     load1: float
     """The machine's 1-minute load average when the level started."""
     note: str = ""
+    cpu_us: float = 0.0
+    """Server CPU time (all its processes) per completed request, microseconds."""
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready."""
@@ -67,12 +69,14 @@ def markdown_tables(rows: Sequence[Row]) -> str:
     out: list[str] = []
     for model in dict.fromkeys(r.model for r in rows):
         out.append(f"### {model}\n")
-        out.append("| system | conc. | req/s | p50 ms | p99 ms | errors | vs mlws | load |")
-        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        out.append(
+            "| system | conc. | req/s | p50 ms | p99 ms | errors | vs mlws | CPU µs/req | load |"
+        )
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for row in (r for r in rows if r.model == model):
             if row.note:
                 out.append(
-                    f"| {row.system} | {row.concurrency} | - | - | - | - | - | "
+                    f"| {row.system} | {row.concurrency} | - | - | - | - | - | - | "
                     f"{row.load1:.1f} |  {row.note}"
                 )
                 continue
@@ -80,7 +84,8 @@ def markdown_tables(rows: Sequence[Row]) -> str:
             out.append(
                 f"| {row.system} | {row.concurrency} | {_fmt(row.rps, 0)} | {_fmt(row.p50_ms)} | "
                 f"{_fmt(row.p99_ms)} | {row.errors} | "
-                f"{'-' if ratio is None else f'{ratio:.2f}x'} | {row.load1:.1f} |"
+                f"{'-' if ratio is None else f'{ratio:.2f}x'} | {_fmt(row.cpu_us, 0)} | "
+                f"{row.load1:.1f} |"
             )
         out.append("")
     return "\n".join(out)
@@ -90,7 +95,7 @@ def text_table(rows: Sequence[Row]) -> str:
     """The same figures as fixed-width text for the terminal."""
     header = (
         f"{'model':<11} {'system':<14} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>7} {'vs mlws':>8} {'load':>5}"
+        f"{'errors':>7} {'vs mlws':>8} {'cpu µs':>7} {'load':>5}"
     )
     lines = [header, "-" * len(header)]
     for row in rows:
@@ -103,7 +108,7 @@ def text_table(rows: Sequence[Row]) -> str:
         lines.append(
             f"{row.model:<11} {row.system:<14} {row.concurrency:>4} {row.rps:>9,.0f} "
             f"{row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {row.errors:>7} "
-            f"{'-' if ratio is None else f'{ratio:.2f}x':>8} {row.load1:>5.1f}"
+            f"{'-' if ratio is None else f'{ratio:.2f}x':>8} {row.cpu_us:>7.0f} {row.load1:>5.1f}"
         )
     return "\n".join(lines)
 

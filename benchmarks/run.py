@@ -22,7 +22,7 @@ from types import FrameType
 
 from benchmarks import report
 from benchmarks.models import MODEL_NAMES, REPO, BenchModel, ModelUnavailable, prepare
-from benchmarks.procs import Server, ServerError, http, running
+from benchmarks.procs import Server, ServerError, group_cpu_seconds, http, running
 from benchmarks.report import Row
 from benchmarks.systems import (
     MLWS_READY_PATH,
@@ -165,7 +165,10 @@ def bench_server(
                 if args.warmup > 0:
                     load_for(args.warmup)
                 load = _load1()
+                pgid = spec.server.process.pid if spec.server.process else 0
+                cpu_before = group_cpu_seconds(pgid)
                 result = load_for(args.duration)
+                cpu = group_cpu_seconds(pgid) - cpu_before
                 row = Row(
                     system,
                     model.name,
@@ -175,12 +178,13 @@ def bench_server(
                     round(result.p99_ms, 3),
                     result.errors,
                     round(load, 2),
+                    cpu_us=round(cpu / result.requests * 1e6, 1) if result.requests else 0.0,
                 )
                 rows.append(row)
                 log(
                     f"  {system}/{model.name} c{concurrency}: {row.rps:,.0f} req/s, "
                     f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, errors {row.errors}, "
-                    f"load {load:.1f}"
+                    f"{row.cpu_us:.0f} CPU µs/req, load {load:.1f}"
                 )
             if spec.metrics_url is not None:
                 status, _ = http("GET", spec.metrics_url, headers=_auth(spec))

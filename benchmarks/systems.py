@@ -216,7 +216,7 @@ def _mlws(system: str, model: BenchModel, build_dir: Path, log_dir: Path) -> Lau
 
 
 #: mlws's readiness probe route.
-MLWS_READY_PATH = "/health/ready"
+MLWS_READY_PATH = "/ready"
 
 
 def _azmlinfsrv(system: str, model: BenchModel, bin_dir: Path, log_dir: Path) -> Launch:

@@ -66,5 +66,5 @@ def test_markdown_table_has_one_line_per_row() -> None:
     assert md.startswith("### ridge")
     body = [line for line in md.splitlines() if line.startswith("| mlws") or "| 16 |" in line]
     assert len(body) == len(ROWS)
-    assert "| azmlinfsrv | 16 | 2,000 | 1.00 | 30.00 | 0 | 0.17x | 1.5 |" in md
+    assert "| azmlinfsrv | 16 | 2,000 | 1.00 | 30.00 | 0 | 0.17x | 0 | 1.5 |" in md
     assert "| target |" in targets_markdown(evaluate_targets(ROWS, None))

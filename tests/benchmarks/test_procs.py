@@ -1,0 +1,44 @@
+"""Process helpers of the benchmark harness."""
+
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.procs import Server, ServerError, free_port, group_cpu_seconds
+
+
+def test_free_port_is_bindable_on_loopback() -> None:
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_group_cpu_seconds_grows_with_work() -> None:
+    pgid = os.getpgid(0)
+    before = group_cpu_seconds(pgid)
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    assert group_cpu_seconds(pgid) - before >= 0.05
+    assert group_cpu_seconds(2**22 + 12345) == 0.0  # no such group
+
+
+def test_server_that_dies_reports_its_output(tmp_path: Path) -> None:
+    server = Server(
+        name="dies",
+        command=[sys.executable, "-c", "print('boom at start'); raise SystemExit(3)"],
+        env=dict(os.environ),
+        cwd=tmp_path,
+        ready_url=f"http://127.0.0.1:{free_port()}/ready",
+        log_file=tmp_path / "dies.log",
+        ready_timeout_s=10,
+    )
+    with pytest.raises(ServerError, match="boom at start"):
+        server.start()
+    server.stop()
+    assert server.process is not None
+    assert server.process.returncode == 3

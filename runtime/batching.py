@@ -9,8 +9,8 @@ reaches ``batch_max_size`` or when its oldest request has waited ``batch_max_wai
 comes first, and only while fewer than ``slots`` batches are being scored (a request that arrives
 while every slot is busy simply joins the next batch, so under load batches grow by themselves and
 at low load a lone request waits at most ``batch_max_wait_ms``; requests that queued while a
-batch was being scored go out as soon as it is done, without waiting again). With ``batch_max_wait_ms = 0`` a
-batch holds whatever arrived in the same event-loop turn.
+batch was being scored go out as soon as it is done, without waiting again). With
+``batch_max_wait_ms = 0`` a batch holds whatever arrived in the same event-loop turn.
 
 A batch of one is scored with the single-request function (``run``), exactly as without batching.
 Errors stay per request: the batch function answers each request with a result or an exception,

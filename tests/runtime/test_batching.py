@@ -8,7 +8,6 @@ import time
 from collections.abc import Sequence
 
 import pytest
-
 from mlws.runtime.batching import BatchOutcome, MicroBatcher
 from mlws.runtime.entry_script import ScoreRequest, ScoreResult
 

@@ -15,6 +15,7 @@ from mlws.cli._service import (
     CwdOpt,
     IssuerOpt,
     KeyOpt,
+    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -166,6 +167,11 @@ def invoke(
             typer.echo(f"HTTP {response.status_code} {response.reason_phrase}{rid}", err=True)
         if not response.is_success:
             message = one_line(server_message(response))
+            if response.status_code == 401 and authorization is None:
+                message += (
+                    " (no credential was sent: pass --key or --token, or name the service "
+                    "with --stack/--outputs so its keys are used)"
+                )
             fail(f"HTTP {response.status_code} {response.reason_phrase}: {message}")
         sys.stdout.write(response.text)
         if not response.text.endswith("\n"):
@@ -175,4 +181,4 @@ def invoke(
 
 def register(app: typer.Typer) -> None:
     """Add ``mlws invoke`` to ``app``."""
-    app.command("invoke")(invoke)
+    app.command("invoke", cls=OneLineErrors)(invoke)

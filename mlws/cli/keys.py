@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from mlws.cli._service import (
     CwdOpt,
+    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -49,7 +50,7 @@ def _masked(value: str | None, show: bool) -> str | None:
     return value if show else f"(hidden, {len(value)} characters; --show reveals it)"
 
 
-@keys_app.command("show")
+@keys_app.command("show", cls=OneLineErrors)
 def show(
     service: ServiceArg = None,
     stack: StackOpt = None,
@@ -84,7 +85,7 @@ def show(
             typer.echo(f"{name:<14} {value if value is not None else '(not set)'}")
 
 
-@keys_app.command("rotate")
+@keys_app.command("rotate", cls=OneLineErrors)
 def rotate(
     key: Annotated[
         str,

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from mlws.cli._service import (
     CwdOpt,
+    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -161,4 +162,4 @@ def logs(
 
 def register(app: typer.Typer) -> None:
     """Add ``mlws logs`` to ``app``."""
-    app.command("logs")(logs)
+    app.command("logs", cls=OneLineErrors)(logs)

@@ -16,6 +16,7 @@ from mlws.cli._service import (
     AudienceOpt,
     CwdOpt,
     IssuerOpt,
+    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -86,4 +87,4 @@ def token(
 
 def register(app: typer.Typer) -> None:
     """Add ``mlws token`` to ``app``."""
-    app.command("token")(token)
+    app.command("token", cls=OneLineErrors)(token)

@@ -11,6 +11,10 @@ script prints cannot corrupt the protocol; the worker's stdout and stderr go to 
 What the R function returns: a single string that is valid JSON (what ``jsonlite::toJSON`` gives)
 is the response body as it is; any other value is serialised with
 ``jsonlite::toJSON(digits = NA, auto_unbox = FALSE)``, so predictions are always a JSON array.
+An R error raises :class:`RScriptError` carrying R's message: the HTTP layer answers 500 as for a
+Python ``run()`` that raises and logs R's text. ``settings.r_workers`` only helps when the HTTP
+layer lets that many requests in at once (``max_concurrent_requests``).
+
 ``GET /score?a=1&b=x`` hands the function the JSON object ``{"a": 1, "b": "x"}`` (values parsed as
 JSON where they are JSON, as azmlinfsrv does for Python scripts).
 """
@@ -150,13 +154,9 @@ class _RWorker:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self, grace_s: float = _STOP_GRACE_S) -> None:
-        """Close the request pipe (the worker exits at end of file), then terminate or kill."""
-        for attr in ("_request_fd", "_response_fd"):
-            fd = getattr(self, attr)
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-                setattr(self, attr, -1)
+        """Close the request pipe (the worker finishes its request and exits at end of file),
+        then terminate or kill; the response pipe is closed last, once the process is gone."""
+        self._close_fd("_request_fd")
         proc = self._proc
         if proc is not None and proc.poll() is None:
             try:
@@ -168,8 +168,16 @@ class _RWorker:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+        self._close_fd("_response_fd")
         if self._log_thread is not None:
             self._log_thread.join(grace_s)
+
+    def _close_fd(self, attr: str) -> None:
+        fd: int = getattr(self, attr)
+        if fd >= 0:
+            setattr(self, attr, -1)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def kill(self) -> None:
         """Stop at once (a hung or crashed worker)."""

@@ -226,6 +226,19 @@ class TestRPool:
         finally:
             script.close()
 
+    def test_close_lets_an_in_flight_request_finish(self, tmp_path: Path) -> None:
+        script = REntryScript(make_settings(tmp_path, ECHO_SCRIPT))
+        script.init()
+        answers: list[object] = []
+        caller = threading.Thread(target=lambda: answers.append(score_json(script, {"sleep": 1})))
+        caller.start()
+        time.sleep(0.3)
+        script.close()
+        caller.join()
+        assert len(answers) == 1
+        assert isinstance(answers[0], dict)
+        assert answers[0]["echo"] == {"sleep": [1]}
+
     def test_close_stops_every_process(self, tmp_path: Path) -> None:
         script = REntryScript(make_settings(tmp_path, ECHO_SCRIPT, r_workers=3))
         script.init()

@@ -3,7 +3,7 @@
 A service is named by a URL (``--key``/``--token``/``--token-secret`` give its credentials), by an
 outputs JSON file, or by a Pulumi stack (``--stack``); :func:`resolve_service` turns whichever was
 given into a :class:`~mlws.service.ServiceOutputs`. :func:`cli_errors` turns every failure into
-one ``error: ...`` line on stderr and exit code 1.
+one ``mlws COMMAND: error: ...`` line on stderr and exit code 1 (usage errors: exit code 2).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class OneLineErrors(TyperCommand):
         except _USAGE_ERROR as exc:
             formatter = getattr(exc, "format_message", None)
             message = str(formatter()) if callable(formatter) else str(exc)
-            typer.echo(f"error: {one_line(message)} (see `{ctx.command_path} --help`)", err=True)
+            typer.echo(f"{ctx.command_path}: error: {one_line(message)} (see --help)", err=True)
             raise typer.Exit(2) from None
 
 
@@ -133,8 +133,9 @@ def one_line(text: str, limit: int = 300) -> str:
 
 
 @contextmanager
-def cli_errors() -> Iterator[None]:
-    """Print any failure inside as one ``error:`` line on stderr and exit 1 (130 on Ctrl-C)."""
+def cli_errors(command: str) -> Iterator[None]:
+    """Print any failure inside as one ``mlws COMMAND: error: ...`` line on stderr and exit 1
+    (130 on Ctrl-C)."""
     try:
         yield
     except (typer.Exit, typer.Abort):
@@ -142,17 +143,17 @@ def cli_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except (CliError, ServiceError, ValueError) as exc:
-        _die(str(exc))
+        _die(command, str(exc))
     except OSError as exc:
         where = f" {exc.filename!r}" if exc.filename else ""
-        _die(f"{exc.strerror or exc}{where}")
+        _die(command, f"{exc.strerror or exc}{where}")
     except Exception as exc:  # the CLI must never print a traceback
-        _die(f"unexpected {type(exc).__name__}: {exc}")
+        _die(command, f"unexpected {type(exc).__name__}: {exc}")
 
 
-def _die(message: str) -> NoReturn:
+def _die(command: str, message: str) -> NoReturn:
     sys.stdout.flush()
-    typer.echo(f"error: {one_line(message, 1000)}", err=True)
+    typer.echo(f"mlws {command}: error: {one_line(message, 1000)}", err=True)
     raise typer.Exit(1)
 
 

@@ -122,7 +122,7 @@ def invoke(
     auth, or a token minted from the signing secret in token auth. A non-2xx answer exits 1 with
     the server's message.
     """
-    with cli_errors():
+    with cli_errors("invoke"):
         stdin = False
         if service == "-" and body_from_stdin is None:
             service, stdin = None, True

@@ -61,7 +61,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the service's primary and secondary keys (hidden unless --show)."""
-    with cli_errors():
+    with cli_errors("keys"):
         svc = resolve_service(
             service, stack=stack, cwd=cwd, outputs=outputs, service_name=service_name
         )
@@ -128,7 +128,7 @@ def rotate(
 
     Zero downtime: move clients to the other key first, rotate, `pulumi up`, move them back.
     """
-    with cli_errors():
+    with cli_errors("keys rotate"):
         from mlws.service import ROTATION_CONFIG_KEYS
         from mlws.stack_config import project_name, rotate_in_file, stack_file
 

@@ -107,7 +107,7 @@ def logs(
 ) -> None:
     """Print the logs of SERVICE: a local process's log file, a docker container, an ACI
     container group or every AKS replica (each line labelled by pod)."""
-    with cli_errors():
+    with cli_errors("logs"):
         from mlws.logsources import source_for
         from mlws.service import ServiceOutputs
 

@@ -49,7 +49,7 @@ def token(
 
     Send it as `Authorization: Bearer <access_token>` and get a new one after refresh_after.
     """
-    with cli_errors():
+    with cli_errors("token"):
         from mlws.client import missing_token_secret_message
         from mlws.tokens import issue_token, parse_duration
 

@@ -38,7 +38,7 @@ def test_invoke_keys_and_errors_as_processes(key_service: Served, tmp_path: Path
     assert wrong.returncode == 1
     assert wrong.stdout == ""
     assert wrong.stderr.count("\n") == 1
-    assert wrong.stderr.startswith("error: HTTP 401 Unauthorized")
+    assert wrong.stderr.startswith("mlws invoke: error: HTTP 401 Unauthorized")
 
 
 def test_token_process_output_is_accepted(token_service: Served, tmp_path: Path) -> None:

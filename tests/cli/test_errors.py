@@ -101,5 +101,17 @@ def test_usage_errors_are_one_line_too(args: list[str]) -> None:
     assert result.exit_code == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
+    assert lines[0].startswith("mlws ")
+    assert ": error: " in lines[0]
     assert "--help" in lines[0]
+
+
+def test_an_unexpected_failure_is_still_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlws.client
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(mlws.client, "invoke", explode)
+    result = run_cli("invoke", "http://127.0.0.1:1", "-d", "{}")
+    assert_one_line_error(result, "unexpected RuntimeError: boom")

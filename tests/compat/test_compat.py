@@ -241,6 +241,89 @@ def test_deliberate_difference_wrong_content_type_is_415(plain: Pair) -> None:
     assert "message" in ours.body
 
 
+def test_plain_invalid_utf8_is_400(plain: Pair) -> None:
+    reference, _ = same(plain, "POST", "/score", content=b'{"data": "\xff\xfe"}', headers=JSON)
+    assert reference.status == 400
+    assert reference.body["message"].startswith("Input cannot be decoded as UTF-8: ")
+
+
+def test_plain_options_is_200(plain: Pair) -> None:
+    reference = call(plain.reference, "OPTIONS", "/score")
+    assert reference.status == 200
+    ours = mlws_side(plain, "OPTIONS", "/score")
+    assert ours.status == 200
+
+
+def test_plain_overlong_request_id_is_431(plain: Pair) -> None:
+    headers = {**JSON, "x-request-id": "r" * 101}
+    reference, _ = same(plain, "POST", "/score", json={"data": [[0, 0, 0]]}, headers=headers)
+    assert (reference.status, reference.body) == (
+        431,
+        {"message": "x-request-id must not exceed 100 characters"},
+    )
+
+
+# --- a script echoing what run() received ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def echo(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "echo_headers.py", model_root / "single", log_dir)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"text": "naïve 🙂 ünïcode", "n": [1, 2.5, -3e-7, None, True]},
+        [1, "two", {"three": 3}],
+        "a bare string",
+        12.5,
+        False,
+    ],
+)
+def test_echo_round_trips_json(echo: Pair, payload: Any) -> None:
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    reference, _ = same(echo, "POST", "/score", content=body, headers=JSON)
+    assert reference.status == 200
+    assert reference.body == payload
+
+
+def test_echo_get_with_repeated_and_typed_query_parameters(echo: Pair) -> None:
+    query = [("a", "1"), ("a", "x"), ("b", "null"), ("c", '{"k": [1]}'), ("d", "text")]
+    reference, _ = same(echo, "GET", "/score", params=query)
+    assert reference.status == 200
+    assert reference.body == {"a": [1, "x"], "b": None, "c": {"k": [1]}, "d": "text"}
+
+
+def test_echo_get_without_parameters_is_an_empty_object(echo: Pair) -> None:
+    reference, _ = same(echo, "GET", "/score")
+    assert (reference.status, reference.body) == (200, {})
+
+
+def test_echo_run_returning_none_is_an_empty_object(echo: Pair) -> None:
+    """azmlinfsrv sends ``{}`` when run() returns None (AMLResponse(None) is ``{}``)."""
+    reference, _ = same(echo, "POST", "/score", json={"return": "none"})
+    assert (reference.status, reference.body) == (200, {})
+
+
+def test_echo_run_receives_request_headers_by_their_usual_names(echo: Pair) -> None:
+    """run(raw_data, request_headers) gets the headers as werkzeug spells them ("X-Custom")."""
+    headers = {**JSON, "x-custom": "hello"}
+    reference, _ = same(echo, "POST", "/score", json={"return": "header"}, headers=headers)
+    assert reference.status == 200
+    assert reference.body == {"custom": "hello", "type": "application/json"}
+
+
+def test_echo_nan(echo: Pair) -> None:
+    """json.dumps writes NaN (not JSON, though Python's json reads it back)."""
+    reference = call(echo.reference, "POST", "/score", json={"return": "nan"})
+    assert reference.status == 200
+    assert reference.text == '{"value": NaN}'
+    ours = mlws_side(echo, "POST", "/score", json={"return": "nan"})
+    assert ours.status == 200
+    assert ours.text.replace(" ", "") in ('{"value":NaN}', '{"value":null}')
+
+
 # --- an inference_schema-decorated script ---------------------------------------------------------
 
 

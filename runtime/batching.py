@@ -21,9 +21,10 @@ function, so one bad request fails by itself with the error it would have had wi
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from mlws.runtime.entry_script import ScoreRequest, ScoreResult
 
@@ -33,6 +34,8 @@ logger = logging.getLogger("mlws.runtime")
 BatchOutcome = ScoreResult | BaseException
 ScoreBatch = Callable[[list[ScoreRequest]], Sequence[BatchOutcome]]
 ScoreOne = Callable[[ScoreRequest], ScoreResult]
+#: Runs one batch call on a scoring thread: the app's ``ScoringExecutor.submit``.
+RunCall = Callable[[Callable[[], Sequence[BatchOutcome]]], Awaitable[Sequence[BatchOutcome]]]
 
 _Item = tuple[ScoreRequest, "asyncio.Future[ScoreResult]"]
 
@@ -41,7 +44,10 @@ class MicroBatcher:
     """Groups requests submitted on one event loop into calls of ``score_batch``.
 
     ``submit`` has the app's ``submit`` signature, so it replaces it: it returns a future that
-    resolves to the request's result (or raises its exception).
+    resolves to the request's result (or raises its exception). Batch calls run through ``run``
+    (the app passes its scoring executor's ``submit``, which applies the concurrency cap, the queue
+    wait and the scoring timeout to each batch; a batch refused or timed out fails each of its
+    requests the same way); without ``run`` they go to a private thread pool of ``slots`` threads.
     """
 
     def __init__(
@@ -52,8 +58,8 @@ class MicroBatcher:
         max_size: int,
         max_wait_ms: float,
         slots: int = 1,
+        run: RunCall | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
-        executor: Executor | None = None,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
@@ -65,10 +71,18 @@ class MicroBatcher:
         self.max_wait_s = max(0.0, max_wait_ms) / 1000
         self.slots = slots
         self._loop = loop or asyncio.get_running_loop()
-        self._own_executor = executor is None
-        self._executor = executor or ThreadPoolExecutor(
-            max_workers=slots, thread_name_prefix="mlws-batch"
-        )
+        self._pool: ThreadPoolExecutor | None = None
+        if run is None:
+            self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="mlws-batch")
+            pool = self._pool
+            loop_ = self._loop
+
+            def run(
+                call: Callable[[], Sequence[BatchOutcome]],
+            ) -> Awaitable[Sequence[BatchOutcome]]:
+                return loop_.run_in_executor(pool, call)
+
+        self._run = run
         self._pending: list[_Item] = []
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._busy = 0
@@ -100,8 +114,8 @@ class MicroBatcher:
         for _, future in self._pending:
             future.cancel()
         self._pending = []
-        if self._own_executor:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- batching ----------------------------------------------------------------------------
     def _on_timer(self) -> None:
@@ -109,32 +123,34 @@ class MicroBatcher:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        """Send as many batches as there are free slots; keep a timer for what is left."""
+        """Send as many batches as there are free slots; what is left waits for a slot."""
         while self._pending and self._busy < self.slots:
             batch = self._pending[: self.max_size]
             del self._pending[: self.max_size]
-            live = [item for item in batch if not item[1].done()]  # skip timed-out/cancelled
+            live = [item for item in batch if not item[1].done()]  # skip abandoned requests
             if not live:
                 continue
             self._busy += 1
             self.batches += 1
             self.batched_requests += len(live)
-            self._executor.submit(self._score, live)
+            requests = [request for request, _ in live]
+            try:
+                done = asyncio.ensure_future(self._run(functools.partial(self._score, requests)))
+            except Exception as exc:  # the executor is shut down
+                self._busy -= 1
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            done.add_done_callback(functools.partial(self._deliver, live))
         if not self._pending and self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _score(self, batch: list[_Item]) -> None:
-        """On a scoring thread: score the batch, then hand all outcomes to the loop at once."""
-        requests = [request for request, _ in batch]
-        outcomes: Sequence[BatchOutcome]
+    def _score(self, requests: list[ScoreRequest]) -> Sequence[BatchOutcome]:
+        """On a scoring thread: one outcome per request, in order."""
         if len(requests) == 1:
-            outcomes = [self._score_alone(requests[0])]
-            try:
-                self._loop.call_soon_threadsafe(self._deliver, batch, outcomes)
-            except RuntimeError:  # loop closed: shutting down, nobody waits any more
-                pass
-            return
+            return [self._score_alone(requests[0])]
         try:
             outcomes = self._score_batch(requests)
             if len(outcomes) != len(requests):
@@ -142,6 +158,7 @@ class MicroBatcher:
                     f"the batch function answered {len(outcomes)} results for "
                     f"{len(requests)} requests"
                 )
+            return outcomes
         except Exception as exc:
             logger.warning(
                 "a batch of %d failed (%s: %s); scoring its requests one by one",
@@ -149,11 +166,7 @@ class MicroBatcher:
                 type(exc).__name__,
                 exc,
             )
-            outcomes = [self._score_alone(request) for request in requests]
-        try:
-            self._loop.call_soon_threadsafe(self._deliver, batch, outcomes)
-        except RuntimeError:  # loop closed: shutting down, nobody waits any more
-            pass
+            return [self._score_alone(request) for request in requests]
 
     def _score_alone(self, request: ScoreRequest) -> BatchOutcome:
         try:
@@ -161,12 +174,21 @@ class MicroBatcher:
         except Exception as exc:
             return exc
 
-    def _deliver(self, batch: list[_Item], outcomes: Sequence[BatchOutcome]) -> None:
+    def _deliver(self, batch: list[_Item], done: asyncio.Future[Sequence[BatchOutcome]]) -> None:
         self._busy -= 1
+        outcomes: Sequence[BatchOutcome]
+        if done.cancelled():
+            outcomes = [asyncio.CancelledError()] * len(batch)
+        elif (error := done.exception()) is not None:
+            outcomes = [error] * len(batch)  # refused (busy) or timed out: all of them alike
+        else:
+            outcomes = done.result()
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue
-            if isinstance(outcome, BaseException):
+            if isinstance(outcome, asyncio.CancelledError):
+                future.cancel()
+            elif isinstance(outcome, BaseException):
                 future.set_exception(outcome)
             else:
                 future.set_result(outcome)

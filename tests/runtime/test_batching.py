@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 from mlws.runtime.batching import BatchOutcome, MicroBatcher
@@ -158,3 +159,28 @@ async def test_bad_sizes_are_refused() -> None:
         MicroBatcher(fake.batch, fake.one, max_size=0, max_wait_ms=1)
     with pytest.raises(ValueError, match="slots"):
         MicroBatcher(fake.batch, fake.one, max_size=2, max_wait_ms=1, slots=0)
+
+
+class Refused(Exception):
+    pass
+
+
+async def test_batches_run_through_the_given_executor_and_share_its_refusal() -> None:
+    fake = Recorder()
+    calls: list[int] = []
+    loop = asyncio.get_running_loop()
+
+    def refuse_second(call: Callable[[], Sequence[BatchOutcome]]) -> asyncio.Future[Any]:
+        calls.append(1)
+        future: asyncio.Future[Any] = loop.create_future()
+        if len(calls) == 2:
+            future.set_exception(Refused())
+        else:
+            future.set_result(call())
+        return future
+
+    batcher = MicroBatcher(fake.batch, fake.one, max_size=2, max_wait_ms=5, run=refuse_second)
+    results = await _gather(batcher, ["a", "b", "c", "d"])
+    assert [type(r) for r in results] == [ScoreResult, ScoreResult, Refused, Refused]
+    assert len(calls) == 2
+    batcher.close()

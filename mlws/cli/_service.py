@@ -205,7 +205,10 @@ def resolve_service(
         data = load_outputs_file(outputs)
     else:
         assert stack is not None
-        data = read_stack_outputs(stack, cwd)
+        from rich.console import Console
+
+        with Console(stderr=True).status(f"Reading the outputs of stack {stack} ..."):
+            data = read_stack_outputs(stack, cwd)
     resolved = ServiceOutputs.from_outputs(data, service_name)
     overrides: dict[str, object] = {}
     if token_secret:

@@ -172,6 +172,8 @@ def invoke(
                     " (no credential was sent: pass --key or --token, or name the service "
                     "with --stack/--outputs so its keys are used)"
                 )
+            elif response.status_code >= 500:
+                message += "; `mlws logs SERVICE` shows the service's side"
             fail(f"HTTP {response.status_code} {response.reason_phrase}: {message}")
         sys.stdout.write(response.text)
         if not response.text.endswith("\n"):

@@ -93,6 +93,14 @@ def rotate(
             "--key", help="Which key to regenerate: primary or secondary.", show_default=False
         ),
     ],
+    project_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[STACK_DIR]",
+            help="The Pulumi project folder (same as --stack-dir).",
+            show_default=False,
+        ),
+    ] = None,
     stack: Annotated[
         str | None,
         typer.Option(
@@ -103,8 +111,11 @@ def rotate(
         ),
     ] = None,
     stack_dir: Annotated[
-        Path, typer.Option("--stack-dir", help="The Pulumi project folder.")
-    ] = Path("."),
+        Path | None,
+        typer.Option(
+            "--stack-dir", help="The Pulumi project folder (default: .).", show_default=False
+        ),
+    ] = None,
     config_key: Annotated[
         str | None,
         typer.Option(
@@ -132,6 +143,9 @@ def rotate(
         from mlws.service import ROTATION_CONFIG_KEYS
         from mlws.stack_config import project_name, rotate_in_file, stack_file
 
+        if project_dir is not None and stack_dir is not None and project_dir != stack_dir:
+            fail("give the project folder once: as STACK_DIR or --stack-dir")
+        folder = project_dir or stack_dir or Path(".")
         name = key.strip().lower()
         if name not in ROTATION_CONFIG_KEYS:
             fail(f"--key must be primary or secondary, not {key!r}")
@@ -140,11 +154,20 @@ def rotate(
         if config_key is not None:
             full_key = config_key if ":" in config_key else None
             if full_key is None:
-                full_key = f"{project_name(stack_dir)}:{config_key}"
+                full_key = f"{project_name(folder)}:{config_key}"
         else:
-            full_key = f"{project_name(stack_dir)}:{ROTATION_CONFIG_KEYS[name]}"
-        path = stack_file(stack_dir, stack)
+            full_key = f"{project_name(folder)}:{ROTATION_CONFIG_KEYS[name]}"
+        path = stack_file(folder, stack)
         edit = rotate_in_file(path, full_key, value)
+        bare = full_key.split(":", 1)[1]
+        constant = _CONSTANT_NAMES.get(bare)
+        words = [bare] if constant is None else [bare, constant]
+        if not program_mentions(folder, words):
+            typer.echo(
+                f"warning: no program file in {str(folder)!r} mentions {bare!r}: make sure the "
+                "program passes it to ServiceKeys, or the next `pulumi up` changes nothing",
+                err=True,
+            )
         other = "secondary" if name == "primary" else "primary"
         was = edit.old if edit.old is not None else "(unset)"
         typer.echo(f"{path.name}: {edit.key} {was} -> {edit.new}")
@@ -152,6 +175,38 @@ def rotate(
             f"Next: make sure clients use the {other} key, then run `pulumi up` to regenerate "
             f"the {name} key, then move clients back (`mlws keys --show`)."
         )
+
+
+#: How a program may name the rotation config keys instead of spelling them out.
+_CONSTANT_NAMES = {
+    "primaryKeyRotation": "PRIMARY_KEY_ROTATION",
+    "secondaryKeyRotation": "SECONDARY_KEY_ROTATION",
+}
+_PROGRAM_SUFFIXES = frozenset({".py", ".ts", ".js", ".go", ".cs", ".java", ".yaml", ".yml"})
+
+
+def program_mentions(folder: Path, words: list[str], limit: int = 500) -> bool:
+    """Whether a program file under ``folder`` (not a stack config file) contains one of
+    ``words`` (the config key, or the ``mlws.service`` constant naming it)."""
+    checked = 0
+    for path in sorted(folder.rglob("*")):
+        parts = set(path.relative_to(folder).parts)
+        if parts & {"node_modules", "venv", ".venv", ".git", "__pycache__", "bin", "obj"}:
+            continue
+        if path.suffix not in _PROGRAM_SUFFIXES or not path.is_file():
+            continue
+        if path.name.startswith("Pulumi.") and path.name not in ("Pulumi.yaml", "Pulumi.yml"):
+            continue
+        checked += 1
+        if checked > limit:
+            return True  # too big to tell; do not warn
+        try:
+            text = path.read_text(encoding="utf-8", errors="ignore")
+        except OSError:
+            continue
+        if any(word in text for word in words):
+            return True
+    return False
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ Where the logs come from depends on the service kind in the stack outputs (see
 
 from __future__ import annotations
 
+import itertools
 import sys
 import threading
 from pathlib import Path
@@ -108,7 +109,7 @@ def logs(
     """Print the logs of SERVICE: a local process's log file, a docker container, an ACI
     container group or every AKS replica (each line labelled by pod)."""
     with cli_errors("logs"):
-        from mlws.logsources import source_for
+        from mlws.logsources import LocalFileLogs, source_for
         from mlws.service import ServiceOutputs
 
         if kind is not None and kind not in _KINDS:
@@ -149,7 +150,15 @@ def logs(
         stop = threading.Event()
         out = sys.stdout
         try:
-            for line in source.lines(tail=count, follow=follow, init=init, stop=stop):
+            lines = iter(source.lines(tail=count, follow=follow, init=init, stop=stop))
+            if not isinstance(source, LocalFileLogs):
+                from rich.console import Console
+
+                with Console(stderr=True).status("Fetching logs ..."):
+                    first = next(lines, None)
+                if first is not None:
+                    lines = itertools.chain([first], lines)
+            for line in lines:
                 out.write(line.render() + "\n")
                 if follow:
                     out.flush()

@@ -181,3 +181,31 @@ def test_keys_of_a_service_without_keys(tmp_path: Path) -> None:
     path = tmp_path / "o.json"
     path.write_text('{"scoring_uri": "http://h/score"}')
     assert_one_line_error(run_cli("keys", str(path)), "no keys")
+
+
+def test_rotate_warns_when_the_program_never_reads_the_trigger(project: Path) -> None:
+    result = run_cli("keys", "rotate", str(project), "--key", "primary")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: no program file" in result.stderr
+    assert "'primaryKeyRotation'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        'rotation = config.get("primaryKeyRotation")\n',
+        "rotation = config.get(service.PRIMARY_KEY_ROTATION)\n",
+    ],
+)
+def test_rotate_is_quiet_when_the_program_reads_the_trigger(project: Path, program: str) -> None:
+    (project / "__main__.py").write_text(program)
+    result = run_cli("keys", "rotate", str(project), "--key", "primary")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_rotate_takes_the_folder_once(project: Path) -> None:
+    result = run_cli(
+        "keys", "rotate", str(project), "--stack-dir", str(project / "x"), "--key", "primary"
+    )
+    assert_one_line_error(result, "give the project folder once")

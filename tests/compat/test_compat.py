@@ -324,6 +324,37 @@ def test_echo_nan(echo: Pair) -> None:
     assert ours.text.replace(" ", "") in ('{"value":NaN}', '{"value":null}')
 
 
+# --- the scoring timeout ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(
+        compat_python,
+        "slow.py",
+        model_root / "single",
+        log_dir,
+        reference_env={"SCORING_TIMEOUT_MS": "700"},
+        mlws_args=["--scoring-timeout-ms", "700"],
+    )
+
+
+def test_slow_but_in_time(slow: Pair) -> None:
+    reference, _ = same(slow, "POST", "/score", json={"sleep": 0.1})
+    assert (reference.status, reference.body) == (200, {"slept": 0.1})
+
+
+def test_deliberate_difference_scoring_timeout_is_504(slow: Pair) -> None:
+    """azmlinfsrv answers a scoring timeout with 500; mlws with 504 Gateway Timeout, the status
+    Azure ML's own front end uses for it, so clients can tell a timeout from a failing script."""
+    reference = call(slow.reference, "POST", "/score", json={"sleep": 3})
+    assert (reference.status, reference.body) == (500, {"message": "Scoring timeout after 700 ms"})
+    assert reference.headers["x-ms-run-function-failed"] == "True"
+    ours = mlws_side(slow, "POST", "/score", json={"sleep": 3})
+    assert ours.status == 504
+    assert ours.body["message"] == "Scoring timeout after 700 ms"
+
+
 # --- an inference_schema-decorated script ---------------------------------------------------------
 
 
@@ -392,7 +423,7 @@ def test_schema_input_that_does_not_fit_the_schema_fails_in_run(schema: Pair) ->
     assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
 
 
-@pytest.mark.parametrize("version", ["2", "3"])
+@pytest.mark.parametrize("version", ["2", "3", "3.1"])
 def test_schema_swagger_carries_the_decorator_schemas(schema: Pair, version: str) -> None:
     reference, ours = same(schema, "GET", "/swagger.json", params={"version": version})
     assert reference.status == 200

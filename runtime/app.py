@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import itertools
 import json
 import logging
 import sys
@@ -33,9 +35,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -48,7 +48,8 @@ from mlws.runtime.entry_script import (
     ScoreRequest,
     ScoreResult,
 )
-from mlws.runtime.logs import ACCESS_LOGGER, access_record
+from mlws.runtime.executor import Busy, ScoringExecutor, ScoringTimeout
+from mlws.runtime.logs import AccessLog
 from mlws.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlws.runtime.metrics import Metrics
 from mlws.runtime.python_script import is_json_content_type, json_error
@@ -62,7 +63,6 @@ Send = Callable[[Message], Awaitable[None]]
 Submit = Callable[[ScoreRequest], "asyncio.Future[ScoreResult]"]
 
 logger = logging.getLogger("mlws.runtime")
-access_logger = logging.getLogger(ACCESS_LOGGER)
 
 #: azmlinfsrv's limit on request id headers (longer ones get 431).
 REQUEST_ID_LIMIT = 100
@@ -77,49 +77,60 @@ _TEXT = b"text/plain; charset=utf-8"
 _ROUTES = frozenset({"/score", "/", "/live", "/ready", "/swagger.json", "/metrics"})
 
 
-class _Slots:
-    """A counting semaphore for the event loop with a bounded wait (no task per acquire)."""
+class RequestIds:
+    """Request ids shaped like UUIDs: a random per-process prefix and a counter.
 
-    __slots__ = ("free", "waiters")
+    As unique as ``uuid4()`` across processes and restarts, without a system call per request.
+    """
 
-    def __init__(self, size: int) -> None:
-        self.free = size
-        self.waiters: deque[asyncio.Future[None]] = deque()
+    def __init__(self) -> None:
+        random = uuid.uuid4().hex
+        self._prefix = f"{random[:8]}-{random[8:12]}-4{random[13:16]}-{random[16:20]}-"
+        self._counter = itertools.count(int(random[20:], 16) & 0xFFFFFFFFFFF)
 
-    def try_acquire(self) -> bool:
-        if self.free > 0 and not self.waiters:
-            self.free -= 1
-            return True
-        return False
+    def next(self) -> bytes:
+        """The next id."""
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}".encode()
 
-    async def acquire(self, timeout: float) -> bool:
-        if self.try_acquire():
-            return True
-        if timeout <= 0:
-            return False
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-            return True
-        except TimeoutError:
-            if waiter.done() and not waiter.cancelled():
-                return True  # handed a slot just as the wait ended
-            waiter.cancel()
-            return False
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()
-            waiter.cancel()
-            raise
 
-    def release(self, _: object = None) -> None:
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.free += 1
+class RequestHeaders(Mapping[str, str]):
+    """The request headers as a read-only mapping with lower-case names, without ``authorization``.
+
+    Decoded on first use only: most scripts never look at them.
+    """
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._decoded: dict[str, str] | None = None
+
+    def _headers(self) -> dict[str, str]:
+        if self._decoded is None:
+            decoded: dict[str, str] = {}
+            for name, value in self._raw:
+                if name != b"authorization":
+                    key = name.decode("latin-1")
+                    text = value.decode("latin-1")
+                    decoded[key] = f"{decoded[key]}, {text}" if key in decoded else text
+            self._decoded = decoded
+        return self._decoded
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._headers())
+
+    def __len__(self) -> int:
+        return len(self._headers())
+
+    def get_raw(self, name: bytes) -> bytes | None:
+        """The first raw value of header ``name`` (lower-case bytes), without decoding the rest."""
+        for key, value in self._raw:
+            if key == name:
+                return value
+        return None
 
 
 class _BodyTooLarge(Exception):
@@ -177,18 +188,18 @@ class ScoringApp:
         self.swagger: SwaggerDocs | None = None
         #: Callbacks run on the event loop once ``init()`` succeeded (e.g. to start a batcher).
         self.on_ready: list[Callable[[ScoringApp], None]] = []
-        self.submit: Submit = self._submit_to_pool
-        self._pool: ThreadPoolExecutor | None = None
-        self._slots = _Slots(settings.max_concurrent_requests)
-        self._wait_s = settings.max_request_wait_ms / 1000
-        self._timeout_s = settings.scoring_timeout_ms / 1000
+        self.submit: Submit = self._submit_to_executor
+        #: The scoring threads (created at start-up); a batcher may submit its batch calls here.
+        self.executor: ScoringExecutor | None = None
         self._max_bytes = settings.max_request_bytes
         self._strict = settings.strict_json
         self._auth_metrics = settings.metrics_auth
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._started = False
-        self._log_requests = True
+        #: Where request lines go; replace before start-up to capture them (tests).
+        self.access_log = AccessLog(enabled=settings.log_level in ("debug", "info"))
+        self._ids = RequestIds()
         retry_after = max(1, round(settings.max_request_wait_ms / 1000))
         self._retry_after = str(retry_after).encode()
 
@@ -199,9 +210,11 @@ class ScoringApp:
             return
         self._started = True
         self._loop = asyncio.get_running_loop()
-        self._log_requests = access_logger.isEnabledFor(logging.INFO)
-        self._pool = ThreadPoolExecutor(
-            max_workers=self.settings.max_concurrent_requests, thread_name_prefix="mlws-score"
+        self.executor = ScoringExecutor(
+            self._loop,
+            threads=self.settings.max_concurrent_requests,
+            wait_s=self.settings.max_request_wait_ms / 1000,
+            timeout_s=self.settings.scoring_timeout_ms / 1000,
         )
         if self.settings.metrics_dir is not None:
             self._flusher = asyncio.create_task(self._flush_metrics())
@@ -215,8 +228,9 @@ class ScoringApp:
                 await self._flusher
         with contextlib.suppress(OSError):
             self.metrics.flush()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.access_log.flush()
+        if self.executor is not None:
+            self.executor.shutdown()
         if self.script is not None and self.ready:
             try:
                 self.script.close()
@@ -287,11 +301,10 @@ class ScoringApp:
             except OSError:
                 logger.warning("could not write metrics to %s", self.settings.metrics_dir)
 
-    def _submit_to_pool(self, request: ScoreRequest) -> asyncio.Future[ScoreResult]:
-        assert self._loop is not None
-        assert self._pool is not None
+    def _submit_to_executor(self, request: ScoreRequest) -> asyncio.Future[ScoreResult]:
+        assert self.executor is not None
         assert self.script is not None
-        return self._loop.run_in_executor(self._pool, self.script.score, request)
+        return self.executor.submit(functools.partial(self.script.score, request))
 
     # -- ASGI ------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -331,7 +344,7 @@ class ScoringApp:
             elif name == b"x-ms-request-id":
                 ms_request_id = value
         if request_id is None:
-            request_id = ms_request_id or str(uuid.uuid4()).encode()
+            request_id = ms_request_id or self._ids.next()
         if ms_request_id is None:
             ms_request_id = request_id
         ids = [(b"x-request-id", request_id), (b"x-ms-request-id", ms_request_id)]
@@ -363,14 +376,9 @@ class ScoringApp:
             status = await self._error(send, 404, NOT_FOUND_MESSAGE, ids)
         elapsed = time.perf_counter() - start
         self.metrics.observe(path if path in _ROUTES else "other", status, elapsed)
-        if self._log_requests:
-            access_logger.info(
-                "request",
-                extra={
-                    "fields": access_record(
-                        request_id.decode("latin-1"), method, path, status, elapsed * 1000
-                    )
-                },
+        if self.access_log.enabled:
+            self.access_log.write(
+                request_id.decode("latin-1"), method, path, status, elapsed * 1000
             )
 
     # -- /score ----------------------------------------------------------------------------------
@@ -392,18 +400,19 @@ class ScoringApp:
             return await self._unauthorized(send, failure, ids)
         if not self.ready:
             return await self._not_ready(send, ids)
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            if name != b"authorization":
-                headers[name.decode("latin-1")] = value.decode("latin-1")
+        headers = RequestHeaders(scope["headers"])
         if method == "GET":
             body = _query_as_json(scope["query_string"])
         else:
-            length = headers.get("content-length")
+            length = headers.get_raw(b"content-length")
             if length is not None and length.isdigit() and int(length) > self._max_bytes:
                 return await self._too_large(send, ids)
-            content_type = headers.get("content-type")
-            if self._strict and content_type and not is_json_content_type(content_type):
+            content_type = headers.get_raw(b"content-type")
+            if (
+                self._strict
+                and content_type
+                and not is_json_content_type(content_type.decode("latin-1"))
+            ):
                 return await self._error(
                     send, 415, "Expects Content-Type to be application/json", ids
                 )
@@ -427,51 +436,21 @@ class ScoringApp:
         return await self._run(send, request, ids)
 
     async def _run(self, send: Send, request: ScoreRequest, ids: list[tuple[bytes, bytes]]) -> int:
-        slots = self._slots
-        if not slots.try_acquire() and not await slots.acquire(self._wait_s):
-            return await self._respond(
-                send,
-                503,
-                orjson.dumps(
-                    {
-                        "message": "Too many requests: all scoring slots stayed busy for "
-                        f"{self.settings.max_request_wait_ms} ms. Retry later.",
-                        "request_id": request.request_id,
-                    }
-                ),
-                _JSON,
-                [*ids, (b"retry-after", self._retry_after)],
-            )
-        released = False
         try:
-            future = self.submit(request)
-            done, _ = await asyncio.wait((future,), timeout=self._timeout_s)
-            if not done:
-                future.add_done_callback(slots.release)  # the slot frees when scoring really ends
-                released = True
-                logger.error(
-                    "scoring timed out after %d ms",
-                    self.settings.scoring_timeout_ms,
-                    extra={"fields": {"request_id": request.request_id}},
-                )
-                return await self._error(
-                    send,
-                    504,
-                    f"Scoring timeout after {self.settings.scoring_timeout_ms} ms",
-                    ids,
-                    request.request_id,
-                )
-            slots.release()
-            released = True
-            exc = future.exception()
-            if exc is None:
-                result = future.result()
-                headers = [(b"content-type", result.content_type.encode("latin-1")), *ids]
-                for name, value in result.headers.items():
-                    headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-                return await self._send(send, result.status, result.body, headers)
-            if isinstance(exc, ScoreInputError):
-                return await self._error(send, exc.status, exc.message, ids)
+            result = await self.submit(request)
+        except Busy:
+            return await self._busy(send, request, ids)
+        except ScoringTimeout:
+            logger.error(
+                "scoring timed out after %d ms",
+                self.settings.scoring_timeout_ms,
+                extra={"fields": {"request_id": request.request_id}},
+            )
+            message = f"Scoring timeout after {self.settings.scoring_timeout_ms} ms"
+            return await self._error(send, 504, message, ids, request.request_id)
+        except ScoreInputError as exc:
+            return await self._error(send, exc.status, exc.message, ids)
+        except Exception as exc:
             logger.error(
                 "run() raised %s",
                 type(exc).__name__,
@@ -479,9 +458,20 @@ class ScoringApp:
                 extra={"fields": {"request_id": request.request_id}},
             )
             return await self._error(send, 500, RUN_FAILED_MESSAGE, ids, request.request_id)
-        finally:
-            if not released:  # cancelled while waiting (client gone, shutdown)
-                slots.release()
+        headers = [(b"content-type", result.content_type.encode("latin-1")), *ids]
+        for name, value in result.headers.items():
+            headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        return await self._send(send, result.status, result.body, headers)
+
+    async def _busy(self, send: Send, request: ScoreRequest, ids: list[tuple[bytes, bytes]]) -> int:
+        message = (
+            "Too many requests: all scoring slots stayed busy for "
+            f"{self.settings.max_request_wait_ms} ms. Retry later."
+        )
+        body = orjson.dumps({"message": message, "request_id": request.request_id})
+        return await self._respond(
+            send, 503, body, _JSON, [*ids, (b"retry-after", self._retry_after)]
+        )
 
     async def _read_body(self, receive: Receive) -> bytes:
         message = await receive()

@@ -14,8 +14,9 @@ import httpx
 import jwt
 import orjson
 import pytest
-from mlws.runtime.app import RUN_FAILED_MESSAGE, ScoringApp
+from mlws.runtime.app import RUN_FAILED_MESSAGE, RequestIds, ScoringApp
 from mlws.runtime.entry_script import EntryScriptError
+from mlws.runtime.logs import AccessLog
 from runtime_helpers import make_settings, write_script
 
 JSON = {"content-type": "application/json"}
@@ -407,18 +408,42 @@ async def test_metrics_count_requests_by_route_and_status(serve_app: Serve) -> N
     assert 'mlws_request_duration_seconds_count{route="/score"} 2' in text
 
 
-async def test_one_structured_log_line_per_request(
-    serve_app: Serve, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="mlws.access")
-    _, client = await serve_app("echo")
+async def test_one_structured_log_line_per_request(serve_app: Serve) -> None:
+    app, client = await serve_app("echo")
+    chunks: list[bytes] = []
+    app.access_log = AccessLog(sink=chunks.append)
     await client.post("/score?x=1", content=b"{}", headers={**JSON, "x-request-id": "log-1"})
-    lines = [r for r in caplog.records if r.name == "mlws.access"]
-    assert len(lines) == 1
-    fields = lines[0].fields  # type: ignore[attr-defined]
-    assert fields["request_id"] == "log-1"
-    assert (fields["method"], fields["path"], fields["status"]) == ("POST", "/score", 200)
-    assert fields["latency_ms"] >= 0
+    await client.get("/live")
+    app.access_log.flush()
+    lines = b"".join(chunks).splitlines()
+    assert len(lines) == 2
+    first = orjson.loads(lines[0])
+    assert first["request_id"] == "log-1"
+    assert (first["method"], first["path"], first["status"]) == ("POST", "/score", 200)
+    assert first["logger"] == "mlws.access"
+    assert first["latency_ms"] >= 0
+    assert first["ts"].endswith("Z")
+    assert orjson.loads(lines[1])["path"] == "/live"
+
+
+def test_access_log_chunks_stay_whole_lines() -> None:
+    chunks: list[bytes] = []
+    log = AccessLog(sink=chunks.append)
+    for i in range(100):
+        log.write(f"id-{i}", "POST", "/score", 200, 1.0)
+    log.flush()
+    assert all(len(chunk) <= AccessLog.CHUNK and chunk.endswith(b"\n") for chunk in chunks)
+    ids = [orjson.loads(line)["request_id"] for chunk in chunks for line in chunk.splitlines()]
+    assert ids == [f"id-{i}" for i in range(100)]
+
+
+def test_generated_request_ids_are_unique_and_uuid_shaped() -> None:
+    import uuid
+
+    first, second = RequestIds(), RequestIds()
+    ids = {first.next() for _ in range(1000)} | {second.next() for _ in range(1000)}
+    assert len(ids) == 2000
+    assert all(uuid.UUID(i.decode()).version == 4 for i in ids)
 
 
 async def test_multi_model_layout(serve_app: Serve, tmp_path: Path) -> None:

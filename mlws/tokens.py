@@ -28,6 +28,10 @@ MIN_TTL_SECONDS = 10
 MAX_TTL_SECONDS = 7 * 24 * 3600
 """Longest lifetime :func:`issue_token` accepts (a week)."""
 
+CLOCK_SKEW_SECONDS = 60
+"""``iat`` and ``nbf`` are back-dated this much, so a service whose clock runs a little behind the
+client's does not refuse a fresh token as "not valid yet" (the runtime allows no leeway)."""
+
 REFRESH_FRACTION = 0.75
 """A token should be refreshed after this fraction of its lifetime has passed."""
 
@@ -90,6 +94,7 @@ def issue_token(
 ) -> IssuedToken:
     """Mint a token the service accepts: HS256, ``iat``/``nbf``/``exp``, ``aud``/``iss`` if given.
 
+    The token is valid from :data:`CLOCK_SKEW_SECONDS` ago until ``ttl_seconds`` from now.
     ``refresh_after`` is :data:`REFRESH_FRACTION` of the way to ``exp``, so a client that follows
     it never sends an expired token.
     """
@@ -103,8 +108,8 @@ def issue_token(
     issued = int(time.time() if now is None else now)
     expires = issued + ttl_seconds
     claims: dict[str, Any] = {
-        "iat": issued,
-        "nbf": issued,
+        "iat": issued - CLOCK_SKEW_SECONDS,
+        "nbf": issued - CLOCK_SKEW_SECONDS,
         "exp": expires,
         "sub": subject,
         "jti": uuid.uuid4().hex,

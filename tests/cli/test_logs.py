@@ -154,6 +154,10 @@ class _FakeDockerEngine(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.endswith("/missing/json"):
             self._send(404, b'{"message":"No such container: missing"}', "application/json")
+        elif path.endswith("/tty/json"):
+            self._send(200, b'{"Config":{"Tty":true}}', "application/json")
+        elif path.endswith("/tty/logs"):
+            self._send(200, b"raw one\r\nraw two\r\n", "application/vnd.docker.raw-stream")
         elif path.endswith("/json"):
             self._send(200, b'{"Config":{"Tty":false}}', "application/json")
         elif path.endswith("/logs"):
@@ -201,6 +205,11 @@ def test_docker_logs_through_the_engine_api(docker_socket: Path) -> None:
     assert init.stdout.splitlines() == ["booting", "ready"]
 
 
+def test_docker_tty_container_logs_are_not_multiplexed(docker_socket: Path) -> None:
+    result = run_cli("logs", "--container", "tty", "--docker-host", f"unix://{docker_socket}")
+    assert result.stdout.splitlines() == ["raw one", "raw two"]
+
+
 def test_docker_missing_container(docker_socket: Path) -> None:
     result = run_cli("logs", "--container", "missing", "--docker-host", f"unix://{docker_socket}")
     assert_one_line_error(result, "no Docker container named 'missing'")
@@ -224,6 +233,9 @@ def test_demux_reassembles_frames_split_across_chunks() -> None:
 
 class _FakeArm(BaseHTTPRequestHandler):
     seen_auth: list[str] = []
+    grow = False
+    """When set, each logs request of ``sidecar`` adds one line to it (to test --follow)."""
+    growing = 0
     group = (
         "/subscriptions/sub-1/resourceGroups/rg-ml"
         "/providers/Microsoft.ContainerInstance/containerGroups/accidents"
@@ -244,7 +256,11 @@ class _FakeArm(BaseHTTPRequestHandler):
             }
         elif path.startswith(self.group + "/containers/") and path.endswith("/logs"):
             name = path.split("/")[-2]
-            body = {"content": f"{name} line 1\n{name} line 2\n{name} line 3\n"}
+            count = 3
+            if name == "sidecar" and _FakeArm.grow:
+                _FakeArm.growing += 1
+                count += _FakeArm.growing
+            body = {"content": "".join(f"{name} line {i}\n" for i in range(1, count + 1))}
         else:
             self.send_response(404)
             self.send_header("Content-Type", "application/json")
@@ -289,6 +305,24 @@ def test_aci_logs_label_each_container() -> None:
     assert one.stdout.splitlines() == ["scoring line 2", "scoring line 3"]
     init = run_cli("logs", *ACI_ARGS, "accidents", "--init")
     assert init.stdout.splitlines()[0] == "fetch-model line 1"
+
+
+@pytest.mark.usefixtures("fake_azure")
+def test_aci_follow_polls_for_new_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlws.logsources
+
+    monkeypatch.setattr(mlws.logsources, "REMOTE_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(_FakeArm, "grow", True)
+    monkeypatch.setattr(_FakeArm, "growing", 0)
+    source = mlws.logsources.AciLogs("sub-1", "rg-ml", "accidents", "sidecar")
+    stop = threading.Event()
+    seen: list[str] = []
+    for line in source.lines(tail=2, follow=True, init=False, stop=stop):
+        seen.append(line.text)
+        if len(seen) == 5:
+            stop.set()
+    # the last 2 of the first 4 lines, then each new line exactly once
+    assert seen == [f"sidecar line {i}" for i in (3, 4, 5, 6, 7)]
 
 
 @pytest.mark.usefixtures("fake_azure")
@@ -382,6 +416,19 @@ def test_aks_logs_of_every_replica_labelled_by_pod(fake_kubectl: Path, tmp_path:
     # the kubeconfig content was written to a temporary file, handed over, then removed
     assert Path(str(fake_kubectl) + ".kubeconfig").read_text() == kubeconfig
     assert not Path(args[1]).exists()
+
+
+def test_aks_follow_streams_every_replica(fake_kubectl: Path, tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text("apiVersion: v1\n")
+    result = run_cli(
+        "logs", "-l", "app=a", "--kubeconfig", str(config), "--context", "prod", "-f", "--all"
+    )
+    assert result.exit_code == 0, result.stderr
+    args = fake_kubectl.read_text().split()
+    assert args[:5] == [args[0], str(config), "--context", "prod", "--namespace"]
+    assert args[-1] == "--follow"
+    assert args[args.index("--tail") + 1] == "-1"
 
 
 def test_aks_init_container_logs(fake_kubectl: Path, tmp_path: Path) -> None:

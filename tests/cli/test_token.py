@@ -13,6 +13,7 @@ from cli_helpers import assert_one_line_error, run_cli
 from conftest import AUDIENCE, ISSUER, TOKEN_SECRET, Served
 
 from mlws.tokens import (
+    CLOCK_SKEW_SECONDS,
     DEFAULT_TTL_SECONDS,
     TokenError,
     encode_hs256,
@@ -32,7 +33,7 @@ def test_encoded_tokens_verify_with_pyjwt() -> None:
         options={"require": ["exp", "nbf", "iat"]},
     )
     assert claims["exp"] == issued.expires_on
-    assert claims["exp"] - claims["nbf"] == 600
+    assert claims["exp"] - claims["nbf"] == 600 + CLOCK_SKEW_SECONDS
     assert claims["nbf"] < issued.refresh_after < issued.expires_on
 
 
@@ -57,7 +58,7 @@ def test_no_aud_or_iss_unless_asked() -> None:
     )
     assert "aud" not in claims
     assert "iss" not in claims
-    assert claims["exp"] - claims["iat"] == DEFAULT_TTL_SECONDS
+    assert claims["exp"] - claims["iat"] == DEFAULT_TTL_SECONDS + CLOCK_SKEW_SECONDS
 
 
 @pytest.mark.parametrize("ttl", [0, 5, 8 * 24 * 3600])
@@ -169,3 +170,14 @@ def test_token_for_an_oidc_issuer_explains_where_to_get_one(tmp_path: Path) -> N
 def test_bad_ttl_is_one_line() -> None:
     result = run_cli("token", "http://h", "--token-secret", TOKEN_SECRET, "--ttl", "soon")
     assert_one_line_error(result, "not a duration")
+
+
+@pytest.mark.slow
+def test_a_token_from_a_client_clock_slightly_ahead_is_accepted(token_service: Served) -> None:
+    ahead = issue_token(TOKEN_SECRET, audience=AUDIENCE, issuer=ISSUER, now=time.time() + 30)
+    response = httpx.post(
+        token_service.scoring_uri,
+        json={},
+        headers={"Authorization": f"Bearer {ahead.access_token}"},
+    )
+    assert response.status_code == 200, response.text

@@ -154,6 +154,20 @@ class TestRPool:
         assert score_json(echo_pool, {"raw": '{"already": "json"}'}) == {"already": "json"}
         assert score_json(echo_pool, {"raw": "plain words"}) == "plain words"
 
+    def test_megabytes_round_trip_through_the_pipes(self, tmp_path: Path) -> None:
+        script = REntryScript(
+            make_settings(tmp_path, "init <- function() function(data) paste0('[', data, ']')")
+        )
+        script.init()
+        try:
+            text = "é€" * 1_500_000
+            body = json.dumps({"big": text}, ensure_ascii=False).encode()
+            assert len(body) > 7_000_000
+            result = script.score(ScoreRequest(body=body))
+            assert json.loads(result.body) == [{"big": text}]
+        finally:
+            script.close()
+
     def test_get_query_parameters_become_a_json_object(self, echo_pool: REntryScript) -> None:
         result = echo_pool.score(ScoreRequest(body=b"", query={"a": "1", "name": "x"}))
         assert json.loads(result.body)["echo"] == {"a": [1], "name": ["x"]}

@@ -45,6 +45,7 @@ from mlws.runtime.entry_script import (
     EntryScript,
     EntryScriptError,
     ScoreInputError,
+    ScoreOutputError,
     ScoreRequest,
     ScoreResult,
 )
@@ -67,6 +68,7 @@ logger = logging.getLogger("mlws.runtime")
 #: azmlinfsrv's limit on request id headers (longer ones get 431).
 REQUEST_ID_LIMIT = 100
 RUN_FAILED_MESSAGE = "An unexpected error occurred in scoring script. Check the logs for more info."
+INTERNAL_ERROR_MESSAGE = "An unexpected internal error occurred. Check the logs for more info."
 NOT_FOUND_MESSAGE = (
     "The requested URL was not found on the server. If you entered the URL manually please check "
     "your spelling and try again."
@@ -450,6 +452,14 @@ class ScoringApp:
             return await self._error(send, 504, message, ids, request.request_id)
         except ScoreInputError as exc:
             return await self._error(send, exc.status, exc.message, ids)
+        except ScoreOutputError as exc:
+            logger.error(
+                "%s",
+                exc,
+                exc_info=exc,
+                extra={"fields": {"request_id": request.request_id}},
+            )
+            return await self._error(send, 500, INTERNAL_ERROR_MESSAGE, ids, request.request_id)
         except Exception as exc:
             logger.error(
                 "run() raised %s",

@@ -36,6 +36,10 @@ class ScoreInputError(Exception):
         self.status = status
 
 
+class ScoreOutputError(Exception):
+    """The script answered something that cannot be sent (e.g. not JSON-serialisable): a 500."""
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreRequest:
     """One scoring request as the entry script sees it."""

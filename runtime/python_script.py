@@ -34,6 +34,7 @@ from mlws.runtime.entry_script import (
     EntryScript,
     EntryScriptError,
     ScoreInputError,
+    ScoreOutputError,
     ScoreRequest,
     ScoreResult,
 )
@@ -178,7 +179,12 @@ class PythonEntryScript(EntryScript):
         output = call(request)
         if isinstance(output, ScoreResult):
             return output
-        return ScoreResult(body=encode_output(output))
+        try:
+            return ScoreResult(body=encode_output(output))
+        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+            raise ScoreOutputError(
+                f"run() returned a value that is not JSON-serialisable: {exc}"
+            ) from exc
 
     def _call_raw(self, request: ScoreRequest) -> Any:
         try:

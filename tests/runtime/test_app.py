@@ -14,7 +14,12 @@ import httpx
 import jwt
 import orjson
 import pytest
-from mlws.runtime.app import RUN_FAILED_MESSAGE, RequestIds, ScoringApp
+from mlws.runtime.app import (
+    INTERNAL_ERROR_MESSAGE,
+    RUN_FAILED_MESSAGE,
+    RequestIds,
+    ScoringApp,
+)
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import AccessLog
 from runtime_helpers import make_settings, write_script
@@ -241,6 +246,7 @@ class TestScoringFailures:
         _, client = await serve_app("unserialisable")
         response = await client.post("/score", content=b"{}", headers=JSON)
         assert response.status_code == 500
+        assert response.json()["message"] == INTERNAL_ERROR_MESSAGE  # as azmlinfsrv
 
 
 class TestStartup:

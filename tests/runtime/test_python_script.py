@@ -8,7 +8,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from mlws.runtime.entry_script import EntryScriptError, ScoreInputError, ScoreRequest
+from mlws.runtime.entry_script import (
+    EntryScriptError,
+    ScoreInputError,
+    ScoreOutputError,
+    ScoreRequest,
+)
 from mlws.runtime.python_script import PythonEntryScript, is_json_content_type, parse_json_object
 from runtime_helpers import make_settings, write_script
 
@@ -64,7 +69,7 @@ def test_numpy_results_are_serialised(tmp_path: Path) -> None:
 
 def test_unserialisable_results_raise(tmp_path: Path) -> None:
     script = started(tmp_path, "unserialisable")
-    with pytest.raises(TypeError):
+    with pytest.raises(ScoreOutputError, match="not JSON-serialisable"):
         script.score(post("{}"))
 
 

@@ -2,112 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-
-DATA = Path(__file__).parent / "data"
-PRIMARY = "primary-key-0123456789abcdef0123456789abcdef"
-SECONDARY = "secondary-key-fedcba9876543210fedcba9876543210"
-TOKEN_SECRET = "token-secret-0123456789abcdef0123456789abcdef"
-AUDIENCE = "https://mlws.test/accidents"
-ISSUER = "https://issuer.mlws.test"
-MLWS = [sys.executable, "-c", "from mlws.cli.main import app; app()"]
-
-
-@dataclass
-class Served:
-    """A running ``mlws serve``."""
-
-    url: str
-    log_file: Path
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-
-    @property
-    def scoring_uri(self) -> str:
-        return self.url + "/score"
-
-    def outputs(self, **extra: Any) -> dict[str, Any]:
-        """The stack outputs an example exporting this service would have."""
-        outputs: dict[str, Any] = {
-            "scoring_uri": self.scoring_uri,
-            "swagger_uri": self.url + "/swagger.json",
-            "auth_mode": self.env.get("MLWS_AUTH_MODE", "none"),
-            "service_kind": "local-process",
-            "log_file": str(self.log_file),
-        }
-        if "MLWS_PRIMARY_KEY" in self.env:
-            outputs["primary_key"] = self.env["MLWS_PRIMARY_KEY"]
-            outputs["secondary_key"] = self.env["MLWS_SECONDARY_KEY"]
-        if "MLWS_TOKEN_SECRET" in self.env:
-            outputs["token_secret"] = self.env["MLWS_TOKEN_SECRET"]
-            outputs["token_audience"] = self.env["MLWS_TOKEN_AUDIENCE"]
-            outputs["token_issuer"] = self.env["MLWS_TOKEN_ISSUER"]
-        outputs.update(extra)
-        return outputs
-
-    def outputs_file(self, folder: Path, **extra: Any) -> Path:
-        path = folder / "outputs.json"
-        path.write_text(json.dumps(self.outputs(**extra), indent=2))
-        return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_server(folder: Path, env_extra: dict[str, str]) -> Served:
-    port = free_port()
-    log_file = folder / "serve.log"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MLWS_")},
-        "MLWS_PORT": str(port),
-        "MLWS_HOST": "127.0.0.1",
-        **env_extra,
-    }
-    with log_file.open("wb") as log:
-        process = subprocess.Popen(
-            [*MLWS, "serve", str(DATA), "--entry-script", "score_echo.py"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"mlws serve exited: {log_file.read_text()}")
-        try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                return Served(url, log_file, env_extra, process)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"mlws serve did not become ready: {log_file.read_text()}")
-
-
-def stop_server(served: Served) -> None:
-    served.process.terminate()
-    try:
-        served.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        served.process.kill()
-        served.process.wait()
+from cli_helpers import (
+    AUDIENCE,
+    ISSUER,
+    PRIMARY,
+    SECONDARY,
+    TOKEN_SECRET,
+    Served,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="session")

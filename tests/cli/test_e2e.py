@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MLWS, PRIMARY, SECONDARY, Served
+from cli_helpers import MLWS, PRIMARY, SECONDARY, Served
 
 pytestmark = pytest.mark.slow
 

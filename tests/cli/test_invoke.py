@@ -6,8 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
-from conftest import DATA, PRIMARY, SECONDARY, TOKEN_SECRET, Served
+from cli_helpers import (
+    DATA,
+    PRIMARY,
+    SECONDARY,
+    TOKEN_SECRET,
+    Served,
+    assert_one_line_error,
+    run_cli,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
-from conftest import Served
+from cli_helpers import Served, assert_one_line_error, run_cli
 
 from mlws.logsources import (
     LocalFileLogs,

@@ -8,8 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
-from conftest import Served
+from cli_helpers import Served, assert_one_line_error, run_cli
 
 from mlws.service import (
     OUTPUT_NAMES,

@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
-from conftest import AUDIENCE, ISSUER, TOKEN_SECRET, Served
+from cli_helpers import AUDIENCE, ISSUER, TOKEN_SECRET, Served, assert_one_line_error, run_cli
 
 from mlws.tokens import (
     CLOCK_SKEW_SECONDS,

@@ -105,11 +105,29 @@ class Server:
             with contextlib.suppress(OSError):
                 status, _ = http("GET", self.ready_url, timeout=1.0)
                 if status == 200:
-                    return time.perf_counter() - started
+                    ready_s = time.perf_counter() - started
+                    self._settle(deadline)
+                    return ready_s
             time.sleep(0.01)
         raise ServerError(
             f"{self.name} was not ready after {self.ready_timeout_s:.0f} s:\n" + self.log_tail()
         )
+
+    def _settle(self, deadline: float, needed: int = 20) -> None:
+        """Wait for ``needed`` 200s in a row from the readiness URL, each on a new connection.
+
+        Worker processes share the listening socket and each becomes ready on its own, so one 200
+        may come from the first worker only; a run of them means every worker is serving.
+        """
+        streak = 0
+        while streak < needed and time.perf_counter() < deadline:
+            try:
+                status, _ = http("GET", self.ready_url, timeout=1.0)
+            except OSError:
+                status = 0
+            streak = streak + 1 if status == 200 else 0
+            if streak == 0:
+                time.sleep(0.01)
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the server's output."""

@@ -529,6 +529,40 @@ def test_deliberate_difference_numpy_result_is_serialised(numpy_result: Pair) ->
     assert ours.body == pytest.approx([14.5])
 
 
+# --- several worker processes ---------------------------------------------------------------------
+
+
+def test_two_workers_answer_once_ready(compat_python: Path, tmp_path: Path, log_dir: Path) -> None:
+    """Once the readiness probe passes, no request may meet a worker still in init().
+
+    azmlinfsrv's gunicorn workers accept connections only after init(); the second worker of
+    staggered_init.py takes 4 s longer than the first.
+    """
+    script = SCRIPTS / "staggered_init.py"
+    reference = azmlinfsrv_server(compat_python, script, tmp_path / "ref", log_dir)
+    reference.command += ["--worker_count", "2"]
+    servers = [reference]
+    if mlws_runtime_missing() is None:
+        servers.append(mlws_server(script, tmp_path / "mlws", log_dir, extra=["--workers", "2"]))
+    statuses: dict[str, list[int]] = {}
+    for server in servers:
+        (tmp_path / ("ref" if server is reference else "mlws")).mkdir()
+        server.start()
+    try:
+        for server in servers:
+            server.wait_ready()
+            statuses[server.name] = [
+                call(server, "POST", "/score", json={}).status for _ in range(20)
+            ]
+    finally:
+        for server in servers:
+            server.stop()
+    assert statuses[reference.name] == [200] * 20
+    if len(servers) == 1:
+        pytest.skip(mlws_runtime_missing() or "")
+    assert statuses[servers[1].name] == [200] * 20
+
+
 # --- init() failing -------------------------------------------------------------------------------
 
 

@@ -76,6 +76,8 @@ NOT_FOUND_MESSAGE = (
 METHOD_NOT_ALLOWED_MESSAGE = "The method is not allowed for the requested URL."
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
+_RUN_OK = (b"x-ms-run-function-failed", b"False")
+_RUN_FAILED = (b"x-ms-run-function-failed", b"True")
 _ROUTES = frozenset({"/score", "/", "/live", "/ready", "/swagger.json", "/metrics"})
 
 
@@ -345,16 +347,23 @@ class ScoringApp:
                 request_id = value
             elif name == b"x-ms-request-id":
                 ms_request_id = value
+        too_long = None
+        if request_id is not None and len(request_id) > REQUEST_ID_LIMIT:
+            too_long = f"x-request-id must not exceed {REQUEST_ID_LIMIT} characters"
+            request_id = None
+        elif ms_request_id is not None and len(ms_request_id) > REQUEST_ID_LIMIT:
+            too_long = (
+                "x-ms-request-id and x-ms-client-request-id must not exceed "
+                f"{REQUEST_ID_LIMIT} characters"
+            )
+            ms_request_id = None
         if request_id is None:
             request_id = ms_request_id or self._ids.next()
         if ms_request_id is None:
             ms_request_id = request_id
         ids = [(b"x-request-id", request_id), (b"x-ms-request-id", ms_request_id)]
-        if len(request_id) > REQUEST_ID_LIMIT or len(ms_request_id) > REQUEST_ID_LIMIT:
-            ids = []
-            status = await self._error(
-                send, 431, f"request id headers must not exceed {REQUEST_ID_LIMIT} characters", ids
-            )
+        if too_long is not None:  # azmlinfsrv's 431 and messages
+            status = await self._error(send, 431, too_long, [])
         elif path == "/score":
             status = await self._score(scope, receive, send, method, authorization, ids)
         elif method != "GET" and path in _ROUTES:
@@ -393,6 +402,7 @@ class ScoringApp:
         authorization: bytes | None,
         ids: list[tuple[bytes, bytes]],
     ) -> int:
+        ids = [*ids, _RUN_OK]  # azmlinfsrv marks every /score answer
         if method == "OPTIONS":
             return await self._respond(send, 200, b"", _TEXT, ids)
         if method != "POST" and method != "GET":
@@ -425,7 +435,8 @@ class ScoringApp:
             except _Disconnected:
                 return 499
             if self._strict:
-                problem = _json_problem(body)
+                wants_object = self.script is not None and self.script.expects_json_object
+                problem = _json_problem(body, wants_object)
                 if problem is not None:
                     return await self._error(send, 400, problem, ids)
         request = ScoreRequest(
@@ -449,7 +460,7 @@ class ScoringApp:
                 extra={"fields": {"request_id": request.request_id}},
             )
             message = f"Scoring timeout after {self.settings.scoring_timeout_ms} ms"
-            return await self._error(send, 504, message, ids, request.request_id)
+            return await self._error(send, 504, message, _failed(ids), request.request_id)
         except ScoreInputError as exc:
             return await self._error(send, exc.status, exc.message, ids)
         except ScoreOutputError as exc:
@@ -467,7 +478,9 @@ class ScoringApp:
                 exc_info=exc,
                 extra={"fields": {"request_id": request.request_id}},
             )
-            return await self._error(send, 500, RUN_FAILED_MESSAGE, ids, request.request_id)
+            return await self._error(
+                send, 500, RUN_FAILED_MESSAGE, _failed(ids), request.request_id
+            )
         headers = [(b"content-type", result.content_type.encode("latin-1")), *ids]
         for name, value in result.headers.items():
             headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
@@ -604,9 +617,15 @@ class ScoringApp:
         return status
 
 
-def _json_problem(body: bytes) -> str | None:
+def _failed(ids: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [header for header in ids if header is not _RUN_OK] + [_RUN_FAILED]
+
+
+def _json_problem(body: bytes, wants_object: bool) -> str | None:
     """Why ``body`` is not acceptable JSON, or None when it is."""
     if not body:
+        if wants_object:
+            return "POST body is empty. Expecting a JSON dictionary."
         return "POST body is empty. Expecting JSON."
     try:
         orjson.loads(body)

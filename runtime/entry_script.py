@@ -93,6 +93,11 @@ class EntryScript(ABC):
         """JSON schemas of the input and output, when the script declares them."""
         return None, None
 
+    @property
+    def expects_json_object(self) -> bool:
+        """Whether request bodies must be JSON objects (an empty body's 400 message says so)."""
+        return False
+
     def openapi_versions(self) -> frozenset[str]:
         """OpenAPI versions the script's schemas can be written in (``2.0``, ``3.0``, ``3.1``)."""
         return frozenset({"2.0", "3.0", "3.1"})

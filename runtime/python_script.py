@@ -69,6 +69,11 @@ def is_json_content_type(content_type: str | None) -> bool:
     )
 
 
+def werkzeug_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The headers as azmlinfsrv hands them to ``run()``: werkzeug's spelling (``Content-Type``)."""
+    return {name.title(): value for name, value in headers.items()}
+
+
 def encode_output(value: Any) -> bytes:
     """Serialise what ``run()`` returned as the JSON response body.
 
@@ -170,6 +175,11 @@ class PythonEntryScript(EntryScript):
         self.decorated = _is_schema_decorated(user_run)
         self._call = self._call_decorated if self.decorated else self._call_raw
 
+    @property
+    def expects_json_object(self) -> bool:
+        """Decorated scripts take the members of a JSON object as arguments."""
+        return self.decorated
+
     # -- per request -----------------------------------------------------------------------------
     def score(self, request: ScoreRequest) -> ScoreResult:
         """Call the script's predict function and serialise its answer."""
@@ -179,6 +189,8 @@ class PythonEntryScript(EntryScript):
         output = call(request)
         if isinstance(output, ScoreResult):
             return output
+        if output is None:  # azmlinfsrv answers {} for None
+            return ScoreResult(body=b"{}")
         try:
             return ScoreResult(body=encode_output(output))
         except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
@@ -193,7 +205,7 @@ class PythonEntryScript(EntryScript):
             raise ScoreInputError(f"Input cannot be decoded as UTF-8: {exc}") from None
         assert self._predict is not None
         if self.takes_headers:
-            return self._predict(raw, request_headers=dict(request.headers))
+            return self._predict(raw, request_headers=werkzeug_headers(request.headers))
         return self._predict(raw)
 
     def _call_decorated(self, request: ScoreRequest) -> Any:
@@ -210,7 +222,7 @@ class PythonEntryScript(EntryScript):
             kwargs[param.name] = value
         assert self._predict is not None
         if self.takes_headers:
-            kwargs["request_headers"] = dict(request.headers)
+            kwargs["request_headers"] = werkzeug_headers(request.headers)
         return self._predict(**kwargs)
 
     # -- schemas ---------------------------------------------------------------------------------

@@ -90,10 +90,24 @@ class TestRequestIds:
         assert response.headers["x-request-id"] == "ms-7"
         assert response.headers["x-ms-request-id"] == "ms-7"
 
-    async def test_overlong_ids_get_431(self, serve_app: Serve) -> None:
+    async def test_overlong_ids_get_431_with_azmlinfsrv_messages(self, serve_app: Serve) -> None:
         _, client = await serve_app("echo")
         response = await client.get("/", headers={"x-request-id": "x" * 101})
         assert response.status_code == 431
+        assert response.json() == {"message": "x-request-id must not exceed 100 characters"}
+        response = await client.get("/", headers={"x-ms-request-id": "x" * 101})
+        assert response.status_code == 431
+        assert response.json()["message"].startswith("x-ms-request-id and x-ms-client-request-id")
+
+    async def test_score_answers_say_whether_run_failed(self, serve_app: Serve) -> None:
+        _, client = await serve_app("echo")
+        ok = await client.post("/score", content=b"{}", headers=JSON)
+        assert ok.headers["x-ms-run-function-failed"] == "False"
+        bad = await client.post("/score", content=b"{x", headers=JSON)
+        assert bad.headers["x-ms-run-function-failed"] == "False"
+        failed = await client.post("/score", content=b'{"fail": 1}', headers=JSON)
+        assert failed.headers["x-ms-run-function-failed"] == "True"
+        assert "x-ms-run-function-failed" not in (await client.get("/")).headers
 
 
 class TestBodyChecks:
@@ -181,6 +195,8 @@ class TestBodyChecks:
         assert ok.json() == {"total": 3}
         missing = await client.post("/score", content=b'{"scale": 1}', headers=JSON)
         assert missing.status_code == 400
+        empty = await client.post("/score", content=b"", headers=JSON)
+        assert empty.json() == {"message": "POST body is empty. Expecting a JSON dictionary."}
 
 
 class TestScoringFailures:
@@ -363,7 +379,7 @@ class TestAuth:
             "/score", content=b"{}", headers={**JSON, "authorization": "Bearer sekrit-key"}
         )
         assert response.status_code == 200
-        assert "authorization" not in response.json()["headers"]
+        assert "Authorization" not in response.json()["headers"]
         await client.post("/score", content=b"{}", headers={"authorization": "Bearer sekrit-kex"})
         assert "sekrit" not in caplog.text
 

@@ -58,8 +58,16 @@ def test_init_may_return_the_predict_callable(tmp_path: Path) -> None:
 
 def test_run_gets_request_headers_when_it_asks_for_them(tmp_path: Path) -> None:
     script = started(tmp_path, "headers")
-    request = ScoreRequest(body=b"{}", headers={"x-custom": "1"})
-    assert orjson.loads(script.score(request).body) == {"headers": {"x-custom": "1"}}
+    request = ScoreRequest(body=b"{}", headers={"x-custom": "1", "content-type": "text/plain"})
+    body = orjson.loads(script.score(request).body)
+    assert body == {"headers": {"X-Custom": "1", "Content-Type": "text/plain"}}  # werkzeug's names
+
+
+def test_run_returning_none_answers_an_empty_object(tmp_path: Path) -> None:
+    (tmp_path / "score.py").write_text("def init():\n    pass\ndef run(data):\n    return None\n")
+    script = PythonEntryScript(make_settings(tmp_path))
+    script.init()
+    assert script.score(post("{}")).body == b"{}"
 
 
 def test_numpy_results_are_serialised(tmp_path: Path) -> None:

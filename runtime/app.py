@@ -201,6 +201,7 @@ class ScoringApp:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._started = False
+        self._initialised = False
         #: Where request lines go; replace before start-up to capture them (tests).
         self.access_log = AccessLog(enabled=settings.log_level in ("debug", "info"))
         self._ids = RequestIds()
@@ -222,7 +223,20 @@ class ScoringApp:
         )
         if self.settings.metrics_dir is not None:
             self._flusher = asyncio.create_task(self._flush_metrics())
-        threading.Thread(target=self._run_init, name="mlws-init", daemon=True).start()
+        if self._initialised:
+            self._init_finished(None)
+        else:
+            threading.Thread(target=self._run_init, name="mlws-init", daemon=True).start()
+
+    def initialise(self) -> EntryScriptError | None:
+        """Run ``init()`` now, in this thread, before start-up (workers that must not accept
+        connections before they are ready use this); returns the failure, already reported."""
+        error = self._prepare()
+        if error is None:
+            self._initialised = True
+        else:
+            self._report_failure(error)
+        return error
 
     async def shutdown(self) -> None:
         """Stop background work and release the script (in-flight requests have finished)."""
@@ -252,7 +266,15 @@ class ScoringApp:
             raise self.init_error
 
     def _run_init(self) -> None:
-        error: EntryScriptError | None = None
+        error = self._prepare()
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop already closed: shutting down
+            loop.call_soon_threadsafe(self._init_finished, error)
+
+    def _prepare(self) -> EntryScriptError | None:
+        """Load the script, run its ``init()`` and build the OpenAPI documents."""
         try:
             if self.script is None:
                 from mlws.runtime.loader import load_entry_script
@@ -265,17 +287,13 @@ class ScoringApp:
                 self.script.openapi_versions(),
             )
         except EntryScriptError as exc:
-            error = exc
+            return exc
         except Exception as exc:
-            error = EntryScriptError(
+            return EntryScriptError(
                 f"start-up failed: {type(exc).__name__}: {exc}",
                 detail="".join(traceback.format_exception(exc)),
             )
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # loop already closed: shutting down
-            loop.call_soon_threadsafe(self._init_finished, error)
+        return None
 
     def _init_finished(self, error: EntryScriptError | None) -> None:
         if error is None:
@@ -284,6 +302,11 @@ class ScoringApp:
             for callback in self.on_ready:
                 callback(self)
             return
+        self._report_failure(error)
+        if self.on_init_failure is not None:
+            self.on_init_failure(error)
+
+    def _report_failure(self, error: EntryScriptError) -> None:
         self.init_error = error
         logger.error(
             "the entry script failed to start: %s",
@@ -294,8 +317,6 @@ class ScoringApp:
         if error.detail:
             print(error.detail.rstrip(), file=sys.stderr)
         sys.stderr.flush()
-        if self.on_init_failure is not None:
-            self.on_init_failure(error)
 
     async def _flush_metrics(self) -> None:
         while True:

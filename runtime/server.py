@@ -19,12 +19,14 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 import uvicorn
 from mlws.runtime.app import ScoringApp
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import configure_logging
 from mlws.runtime.settings import RuntimeSettings, env_var_name
+from mlws.runtime.standby import StandbyResponder
 from pydantic import ValidationError
 
 #: Exit code when the entry script cannot be loaded or its ``init()`` fails (azmlinfsrv uses 3 too).
@@ -68,8 +70,18 @@ def serving_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
-def run_worker(settings: RuntimeSettings, sock: socket.socket) -> int:
-    """Serve ``settings`` on ``sock`` in this process until a signal; return the exit code."""
+def run_worker(
+    settings: RuntimeSettings,
+    sock: socket.socket,
+    *,
+    init_first: bool = False,
+    ready: EventLike | None = None,
+) -> int:
+    """Serve ``settings`` on ``sock`` in this process until a signal; return the exit code.
+
+    By default the worker accepts connections at once and runs ``init()`` in the background.
+    With ``init_first`` it runs ``init()`` before accepting anything and sets ``ready`` after.
+    """
     configure_logging(settings.log_level)
     exit_code = 0
 
@@ -79,6 +91,14 @@ def run_worker(settings: RuntimeSettings, sock: socket.socket) -> int:
         server.should_exit = True
 
     app = ScoringApp(settings, on_init_failure=init_failed)
+    if init_first:
+        # Nothing is in flight before serving starts: a stop signal may end the process at once.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_now)
+        if app.initialise() is not None:
+            return INIT_FAILED_EXIT
+        if ready is not None:
+            ready.set()
     config = uvicorn.Config(
         app,
         loop="auto",
@@ -104,6 +124,19 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     return None
 
 
+def _exit_now(signum: int, frame: FrameType | None) -> None:
+    sys.stderr.flush()
+    os._exit(0)
+
+
+class EventLike(Protocol):
+    """``threading.Event`` or ``multiprocessing.Event``."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+
 def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
     """A scoring thread stuck past its timeout must not keep the process alive after shutdown."""
     deadline = time.monotonic() + grace_seconds
@@ -121,8 +154,8 @@ def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
         os._exit(exit_code)
 
 
-def _worker_main(settings: RuntimeSettings, sock: socket.socket) -> None:
-    sys.exit(run_worker(settings, sock))
+def _worker_main(settings: RuntimeSettings, sock: socket.socket, ready: EventLike) -> None:
+    sys.exit(run_worker(settings, sock, init_first=True, ready=ready))
 
 
 def supervise(settings: RuntimeSettings, sock: socket.socket) -> int:
@@ -136,11 +169,20 @@ def supervise(settings: RuntimeSettings, sock: socket.socket) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
 
+    ready = context.Event()
+
     def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker_main, args=(settings, sock), name="mlws-worker")
+        process = context.Process(
+            target=_worker_main, args=(settings, sock, ready), name="mlws-worker"
+        )
         process.start()
         return process
 
+    # Workers accept only once their init() succeeded; until the first one is ready this process
+    # answers the probes itself (/live 200, the rest 503).
+    sock.setblocking(False)
+    standby = StandbyResponder(sock, ready.is_set)
+    standby.start()
     workers = [start() for _ in range(settings.workers)]
     code = 0
     while not stop:
@@ -157,6 +199,7 @@ def supervise(settings: RuntimeSettings, sock: socket.socket) -> int:
                 "worker %s exited with %s; starting another", process.pid, process.exitcode
             )
             workers[i] = start()
+    standby.stop()
     for process in workers:
         if process.exitcode is None and process.pid is not None:
             os.kill(process.pid, signal.SIGTERM)

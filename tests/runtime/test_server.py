@@ -157,6 +157,32 @@ def test_liveness_passes_while_init_is_slow(servers: list[Server], tmp_path: Pat
     assert httpx.post(f"{server.url}/score", json={}).json() == "ok"
 
 
+def test_workers_take_requests_only_once_their_init_finished(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    """With several workers the supervisor answers probes during init; after the first /ready 200
+    no request ever meets a worker that is still starting."""
+    write_script(tmp_path, "slow_init")
+    server = serve(servers, tmp_path, "--workers", "2", env={"SLOW_INIT_SECONDS": "2"})
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            live = httpx.get(f"{server.url}/live", timeout=1)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert live.status_code == 200
+    starting = httpx.post(f"{server.url}/score", json={})
+    assert starting.status_code == 503
+    assert starting.headers["retry-after"] == "1"
+    assert httpx.get(f"{server.url}/ready").status_code == 503
+    server.wait_ready()
+    statuses = {httpx.post(f"{server.url}/score", json={}).status_code for _ in range(40)}
+    assert statuses == {200}
+    assert server.stop()[0] == 0
+
+
 def test_python_m_mlws_runtime_serves_from_environment_only(
     servers: list[Server], tmp_path: Path
 ) -> None:

@@ -182,6 +182,26 @@ def test_two_r_workers_serve_two_requests_at_once(tmp_path: Path) -> None:
     assert elapsed < 1.8, f"two 1 s requests took {elapsed:.2f} s"
 
 
+def test_r_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:
+    scoring = tmp_path / "scoring"
+    scoring.mkdir()
+    (scoring / "score.R").write_text("init <- function() function(data) data\n")
+    args = [str(scoring), "--entry-script", "score.R"]
+    server = Served(args, tmp_path / "serve.log", env={"MLWS_R_WORKERS": "2"})
+    try:
+        server.wait_ready()
+        workers = r_worker_pids((scoring / "score.R").resolve())
+        assert len(workers) == 2
+        server.process.kill()
+        server.process.wait()
+        deadline = time.monotonic() + 10
+        while r_worker_pids((scoring / "score.R").resolve()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert r_worker_pids((scoring / "score.R").resolve()) == set()
+    finally:
+        server.stop()
+
+
 def test_failing_r_init_stops_mlws_serve_with_rs_error(tmp_path: Path) -> None:
     scoring = tmp_path / "scoring"
     scoring.mkdir()

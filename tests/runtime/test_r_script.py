@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -227,6 +228,22 @@ class TestRPool:
         assert not pid_alive(dead)
         for _ in range(4):
             assert score_json(echo_pool, {"again": 1})
+
+    def test_worker_killed_while_idle_is_replaced_before_the_next_request(
+        self, tmp_path: Path
+    ) -> None:
+        script = REntryScript(make_settings(tmp_path, ECHO_SCRIPT))
+        script.init()
+        try:
+            (before,) = script.worker_pids
+            os.kill(before, signal.SIGKILL)
+            wait_for(lambda: not pid_alive(before))
+            answer = score_json(script, {"after": "kill"})
+            assert isinstance(answer, dict)
+            assert answer["pid"] != [before]
+            assert script.worker_pids == answer["pid"]
+        finally:
+            script.close()
 
     def test_hung_worker_times_out_and_is_replaced(self, tmp_path: Path) -> None:
         script = REntryScript(make_settings(tmp_path, ECHO_SCRIPT, scoring_timeout_ms=700))

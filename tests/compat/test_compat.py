@@ -170,6 +170,32 @@ def test_plain_request_id_is_echoed(plain: Pair) -> None:
         assert ours.headers["x-ms-request-id"] == "compat-ms-1"
 
 
+def test_plain_client_request_id_is_echoed_and_stands_for_the_legacy_id(plain: Pair) -> None:
+    """x-ms-client-request-id comes back, and is the x-ms-request-id when that is not sent."""
+    headers = {**JSON, "x-ms-client-request-id": "compat-client-1", "x-request-id": "compat-req-2"}
+    reference, ours = same(plain, "POST", "/score", json={"data": [[0, 0, 0]]}, headers=headers)
+    for answer in (reference, ours):
+        if answer is not None:
+            assert answer.headers["x-ms-client-request-id"] == "compat-client-1"
+            assert answer.headers["x-ms-request-id"] == "compat-client-1"
+            assert answer.headers["x-request-id"] == "compat-req-2"
+
+
+def test_plain_head_health(plain: Pair) -> None:
+    """Load balancers may probe with HEAD; Flask answers HEAD on every GET route."""
+    reference, _ = same(plain, "HEAD", "/")
+    assert (reference.status, reference.text) == (200, "")
+
+
+def test_deliberate_difference_metrics_route(plain: Pair) -> None:
+    """azmlinfsrv has no /metrics (404); mlws serves Prometheus text there."""
+    reference = call(plain.reference, "GET", "/metrics")
+    assert reference.status == 404
+    ours = mlws_side(plain, "GET", "/metrics")
+    assert ours.status == 200
+    assert "# TYPE" in ours.text
+
+
 def test_plain_swagger_v2_and_v3(plain: Pair) -> None:
     v2 = call(plain.reference, "GET", "/swagger.json")
     v3 = call(plain.reference, "GET", "/swagger.json", params={"version": "3"})

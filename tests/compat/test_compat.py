@@ -340,6 +340,18 @@ def test_echo_run_receives_request_headers_by_their_usual_names(echo: Pair) -> N
     assert reference.body == {"custom": "hello", "type": "application/json"}
 
 
+def test_echo_nan_and_infinity_in_the_request_reach_run(echo: Pair) -> None:
+    """Python's json (json.dumps of a float('nan') in a client, json.loads in run()) speaks NaN and
+    Infinity; azmlinfsrv hands the body to run() untouched, so such requests score."""
+    body = b'{"v": NaN, "w": [Infinity, -Infinity, 1.5]}'
+    reference = call(echo.reference, "POST", "/score", content=body, headers=JSON)
+    assert reference.status == 200
+    assert reference.text == '{"v": NaN, "w": [Infinity, -Infinity, 1.5]}'
+    ours = mlws_side(echo, "POST", "/score", content=body, headers=JSON)
+    assert ours.status == 200, ours.text
+    assert json.loads(ours.text)["w"][2] == 1.5
+
+
 def test_echo_nan(echo: Pair) -> None:
     """json.dumps writes NaN (not JSON, though Python's json reads it back)."""
     reference = call(echo.reference, "POST", "/score", json={"return": "nan"})

@@ -53,6 +53,9 @@ def _request_body(
     if data is not None:
         raw = data.encode("utf-8")
         source = "--data"
+    elif file is not None and str(file) == "-":
+        raw = sys.stdin.buffer.read()
+        source = "stdin"
     elif file is not None:
         raw = file.read_bytes()
         source = str(file)
@@ -80,7 +83,10 @@ def invoke(
     file: Annotated[
         Path | None,
         typer.Option(
-            "--file", "-f", help="File holding the request body (JSON).", show_default=False
+            "--file",
+            "-f",
+            help="File holding the request body (JSON); - for stdin.",
+            show_default=False,
         ),
     ] = None,
     records: Annotated[

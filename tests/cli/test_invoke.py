@@ -41,8 +41,10 @@ def test_invoke_reads_the_body_from_a_file_and_stdin(open_service: Served, tmp_p
     body.write_text('{"x": 1}')
     from_file = run_cli("invoke", open_service.scoring_uri, "--file", str(body))
     from_stdin = run_cli("invoke", open_service.scoring_uri, "-", input='{"x": 2}')
+    file_dash = run_cli("invoke", open_service.scoring_uri, "--file", "-", input='{"x": 3}')
     assert json.loads(from_file.stdout) == {"echo": {"x": 1}}
     assert json.loads(from_stdin.stdout) == {"echo": {"x": 2}}
+    assert json.loads(file_dash.stdout) == {"echo": {"x": 3}}
 
 
 @pytest.mark.parametrize("key", [PRIMARY, SECONDARY])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -371,12 +372,14 @@ class REntryScript(EntryScript):
             self._replace(worker)
 
     def _replace(self, dead: _RWorker) -> None:
-        """Start a new worker in dead's slot, in the background, retrying with back-off."""
+        """Start a new worker in dead's slot, in the background, retrying with back-off (the
+        last pause repeats) until it starts or the pool is closed."""
         dead.kill()
 
         def restart() -> None:
-            for attempt, pause in enumerate((0.0, *_RESTART_BACKOFF_S)):
-                if self._closed.wait(pause):
+            pauses = (0.0, *_RESTART_BACKOFF_S)
+            for attempt in itertools.count():
+                if self._closed.wait(pauses[min(attempt, len(pauses) - 1)]):
                     return
                 worker = self._new_worker(dead.index)
                 try:
@@ -395,6 +398,5 @@ class REntryScript(EntryScript):
                 self._idle.put(worker)
                 logger.info("R worker %d restarted: pid %s", dead.index, worker.pid)
                 return
-            logger.error("R worker %d could not be restarted; the pool is smaller", dead.index)
 
         threading.Thread(target=restart, name=f"mlws-r-restart-{dead.index}", daemon=True).start()

@@ -245,6 +245,25 @@ class TestRPool:
         finally:
             script.close()
 
+    def test_restart_retries_until_init_succeeds_again(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        settings = make_settings(tmp_path, ECHO_SCRIPT)
+        script = REntryScript(settings)
+        script.init()
+        try:
+            (before,) = script.worker_pids
+            greeting = tmp_path / "model" / "greeting.txt"
+            greeting.rename(tmp_path / "aside.txt")
+            with pytest.raises(RWorkerCrashedError):
+                script.score(ScoreRequest(body=b'{"crash": true}'))
+            wait_for(lambda: "restarting R worker 0 failed (try 2)" in caplog.text)
+            (tmp_path / "aside.txt").rename(greeting)
+            wait_for(lambda: script.worker_pids not in ([], [before]))
+            assert score_json(script, {"back": True})
+        finally:
+            script.close()
+
     def test_hung_worker_times_out_and_is_replaced(self, tmp_path: Path) -> None:
         script = REntryScript(make_settings(tmp_path, ECHO_SCRIPT, scoring_timeout_ms=700))
         script.init()

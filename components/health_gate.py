@@ -16,7 +16,13 @@ A ``pulumi.dynamic.Resource``, so a Python program needs nothing but ``pip insta
 - **delete**: nothing to do.
 
 ``key``, ``token`` and ``token_secret`` are kept secret in the state whether or not they were
-passed as secrets. Typical use, after a web service component::
+passed as secrets.
+
+Inside the mlws provider plugin (components constructed for a TypeScript/Go/.NET/YAML program)
+there is no Python program whose virtualenv could run a dynamic provider, so there ``HealthGate``
+registers the plugin's own ``mlws:index:HealthGate`` custom resource instead (same inputs, same
+outputs): the plugin's host calls :func:`use_plugin_resource` at start-up. Component code does not
+change. Typical use, after a web service component::
 
     gate = HealthGate(
         "accidents-gate",
@@ -38,12 +44,30 @@ from typing import Any, TypedDict
 
 import pulumi
 import pulumi.dynamic
+from mlws.components._package import PACKAGE
 from pulumi.runtime.rpc import UNKNOWN
+from pydantic.alias_generators import to_camel, to_snake
 
 from mlws import health
 
 TYPE_NAME = "HealthGate"
 """The dynamic resource's type name (``pulumi-python:dynamic/mlws:HealthGate``)."""
+
+PLUGIN_TYPE = f"{PACKAGE}:index:{TYPE_NAME}"
+"""The provider plugin's type token for the same gate."""
+
+_plugin_hosted = False
+
+
+def use_plugin_resource(enabled: bool = True) -> None:
+    """Make every later :class:`HealthGate` the plugin's custom resource (called by the plugin)."""
+    global _plugin_hosted
+    _plugin_hosted = enabled
+
+
+def plugin_resource_in_use() -> bool:
+    """Whether :class:`HealthGate` currently registers the plugin's custom resource."""
+    return _plugin_hosted
 
 
 class HealthGateArgs(TypedDict, total=False):
@@ -163,23 +187,52 @@ class HealthGate(pulumi.dynamic.Resource, module="mlws", name=TYPE_NAME):
     elapsed_seconds: pulumi.Output[float]
     """How long the last check took."""
 
+    def __new__(
+        cls, name: str, args: HealthGateArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> HealthGate:
+        """A :class:`PluginHealthGate` when the plugin hosts this process, else a dynamic gate."""
+        target = PluginHealthGate if cls is HealthGate and _plugin_hosted else cls
+        return super().__new__(target)
+
     def __init__(
         self,
         name: str,
         args: HealthGateArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props: dict[str, Any] = {f: None for f in health.GATE_INPUT_FIELDS}
-        props.update(args)
-        for output in health.GATE_OUTPUT_FIELDS:
-            props[output] = None
-        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=list(health.SECRET_FIELDS))
-        for field in health.SECRET_FIELDS:
-            if props.get(field) is not None:
-                props[field] = pulumi.Output.secret(props[field])
-        super().__init__(
-            HealthGateProvider(),
-            name,
-            props,
-            pulumi.ResourceOptions.merge(secret_opts, opts),
-        )
+        props, merged = _props(args, opts, list(health.SECRET_FIELDS))
+        super().__init__(HealthGateProvider(), name, props, merged)
+
+
+def _props(
+    args: HealthGateArgs, opts: pulumi.ResourceOptions | None, secret_outputs: list[str]
+) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
+    props: dict[str, Any] = dict.fromkeys(health.GATE_INPUT_FIELDS)
+    props.update(args)
+    props.update(dict.fromkeys(health.GATE_OUTPUT_FIELDS))
+    for field in health.SECRET_FIELDS:
+        if props.get(field) is not None:
+            props[field] = pulumi.Output.secret(props[field])
+    secret_opts = pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
+    return props, pulumi.ResourceOptions.merge(secret_opts, opts)
+
+
+class PluginHealthGate(HealthGate):
+    """The same gate as the plugin's ``mlws:index:HealthGate`` custom resource (camelCase wire)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: HealthGateArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        props, merged = _props(args, opts, [to_camel(f) for f in health.SECRET_FIELDS])
+        pulumi.CustomResource.__init__(self, PLUGIN_TYPE, name, props, merged)
+
+    def translate_input_property(self, prop: str) -> str:
+        """snake_case attribute -> the schema's camelCase property."""
+        return to_camel(prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        """The schema's camelCase property -> snake_case attribute."""
+        return to_snake(prop)

@@ -511,7 +511,8 @@ def gate_check_failures(
                 names = [str(loc[0])]
             else:  # the model-level rule: more than one credential; blame all but the first
                 names = [f for f in SECRET_FIELDS if known.get(f) is not None][1:] or ["key"]
-            failures += [(name, error["msg"]) for name in names if name not in unknown]
+            reason = error["msg"].removeprefix("Value error, ")
+            failures += [(name, reason) for name in names if name not in unknown]
     return failures
 
 

@@ -1,0 +1,3 @@
+from mlws.provider.host import main
+
+main()

@@ -1,0 +1,175 @@
+"""Background ``mlws serve`` processes: start detached, recognise, stop. No Pulumi here.
+
+A process is recorded by its pid *and* its start time (``/proc/<pid>/stat`` field 22, clock ticks
+since boot), so a later run of the plugin never mistakes a new process that reused the pid for the
+service it started. Processes run in their own session (``start_new_session``), so they outlive
+the plugin process and a stop signals the whole group (the server's worker processes included).
+Linux-only where it reads ``/proc``; elsewhere the start-time check is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+HASH_EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".mlws", ".ipynb_checkpoints", ".venv"})
+"""Folders left out of content hashes (caches and tool state, not what is served)."""
+
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+"""Processes started by this plugin process, kept so they can be reaped (no zombies)."""
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """What identifies a started process."""
+
+    pid: int
+    """Process id (also its process group and session id)."""
+    start_ticks: int | None
+    """Start time in clock ticks since boot (``/proc``), None where unavailable."""
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The process's start time from ``/proc/<pid>/stat``, or None if unknown or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    try:
+        return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
+    except (IndexError, ValueError):
+        return None
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[0] if fields else None
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    """Whether the recorded process still runs (not exited, not a zombie, pid not reused)."""
+    child = _CHILDREN.get(record.pid)
+    if child is not None and child.poll() is not None:
+        _CHILDREN.pop(record.pid, None)
+        return False
+    try:
+        os.kill(record.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else: the start-time check decides
+    if _state(record.pid) == "Z":
+        return False
+    if record.start_ticks is not None and Path("/proc").is_dir():
+        return process_start_ticks(record.pid) == record.start_ticks
+    return True
+
+
+def exit_code(record: ProcessRecord) -> int | None:
+    """The exit status when this plugin process started it and it has exited, else None."""
+    child = _CHILDREN.get(record.pid)
+    return None if child is None else child.poll()
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host:port``."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def tree_hash(root: Path) -> str:
+    """SHA-256 over a folder's files (relative paths and contents), caches excluded; or a file's."""
+    digest = hashlib.sha256()
+    if root.is_file():
+        with root.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    files = sorted(
+        path
+        for path in root.rglob("*")
+        if path.is_file()
+        and not any(part in HASH_EXCLUDED_DIRS for part in path.relative_to(root).parts)
+        and path.suffix != ".pyc"
+    )
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(b"\0")
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def mlws_command() -> list[str]:
+    """How to run the ``mlws`` CLI of this Python environment."""
+    script = Path(sys.executable).with_name("mlws")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from mlws.cli.main import app; app()"]
+
+
+def start(argv: Sequence[str], env: Mapping[str, str], cwd: Path, log_path: Path) -> ProcessRecord:
+    """Start ``argv`` detached (own session), output appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        log.write(f"\n=== mlws local service starting at {time.ctime()}: {argv[-1]}\n".encode())
+        log.flush()
+        child = subprocess.Popen(  # noqa: S603 - argv is built by this module, no shell
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    _CHILDREN[child.pid] = child
+    return ProcessRecord(pid=child.pid, start_ticks=process_start_ticks(child.pid))
+
+
+def stop(record: ProcessRecord, grace_seconds: float) -> bool:
+    """SIGTERM the process group, SIGKILL it after ``grace_seconds``; True if it was running."""
+    if not is_alive(record):
+        _CHILDREN.pop(record.pid, None)
+        return False
+    _signal_group(record.pid, signal.SIGTERM)
+    if not _wait_gone(record, grace_seconds):
+        _signal_group(record.pid, signal.SIGKILL)
+        _wait_gone(record, 5.0)
+    _CHILDREN.pop(record.pid, None)
+    return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _wait_gone(record: ProcessRecord, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not is_alive(record):
+            return True
+        time.sleep(0.05)
+    return not is_alive(record)

@@ -1,0 +1,151 @@
+"""Pulumi package-schema entries for the plugin's custom resources, generated from pydantic models.
+
+The components' schema is inferred by ``pulumi.provider.experimental`` from their ``TypedDict``
+args. The custom resources are described by pydantic models instead (they also validate the
+inputs), and this module renders a model as the schema's ``resources[<token>]`` entry, so one
+definition gives the validation, the field docs and the multi-language schema. Only plain types are
+used (string, integer, number, boolean, string arrays and string maps): every language can express
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from mlws.provider.wire import to_camel, to_snake
+from pydantic import BaseModel, SecretStr
+from pydantic.fields import FieldInfo
+
+
+def _strip_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+        raise TypeError(f"unions are not expressible in the schema: {annotation}")
+    return annotation
+
+
+def type_spec(annotation: Any) -> dict[str, Any]:
+    """The schema type of a Python annotation (``str | None`` -> ``{"type": "string"}``)."""
+    annotation = _strip_optional(annotation)
+    if annotation in (str, SecretStr, Path) or get_origin(annotation) is Literal:
+        return {"type": "string"}
+    if annotation is bool:
+        return {"type": "boolean"}
+    if annotation is int:
+        return {"type": "integer"}
+    if annotation is float:
+        return {"type": "number"}
+    origin = get_origin(annotation)
+    if origin is list:
+        (item,) = get_args(annotation)
+        return {"type": "array", "items": type_spec(item)}
+    if origin is dict:
+        key, item = get_args(annotation)
+        if key is not str:
+            raise TypeError(f"map keys must be strings: {annotation}")
+        return {"type": "object", "additionalProperties": type_spec(item)}
+    raise TypeError(f"no schema type for {annotation!r}")
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    return _strip_optional(field.annotation) is SecretStr
+
+
+def property_spec(field: FieldInfo, secret: bool = False) -> dict[str, Any]:
+    """One property: type, description (the field's docstring), default, secret flag."""
+    spec = type_spec(field.annotation)
+    if field.description:
+        spec["description"] = field.description
+    default = field.get_default()
+    if not field.is_required() and default is not None and not isinstance(default, SecretStr):
+        spec["default"] = str(default) if isinstance(default, Path) else default
+    if secret or _is_secret(field):
+        spec["secret"] = True
+    return spec
+
+
+def model_properties(
+    model: type[BaseModel], secret: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], list[str]]:
+    """camelCase properties of ``model`` and the names of its required ones."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, field in model.model_fields.items():
+        camel = to_camel(name)
+        properties[camel] = property_spec(field, name in secret)
+        if field.is_required():
+            required.append(camel)
+    return properties, required
+
+
+def resource_spec(
+    description: str,
+    inputs: type[BaseModel],
+    outputs: type[BaseModel],
+    secret: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """A custom resource's schema entry: its inputs, and its state (the inputs plus outputs)."""
+    input_props, required_inputs = model_properties(inputs, secret)
+    output_props, required_outputs = model_properties(outputs, secret)
+    return {
+        "description": description,
+        "inputProperties": input_props,
+        "requiredInputs": required_inputs,
+        "properties": {**input_props, **output_props},
+        "required": sorted({*required_inputs, *required_outputs}),
+    }
+
+
+def merge_resources(schema_json: str, resources: dict[str, dict[str, Any]]) -> str:
+    """Add custom ``resources`` (token -> entry) to a schema; a token clash is an error."""
+    schema = json.loads(schema_json)
+    existing = schema.setdefault("resources", {})
+    for token, spec in resources.items():
+        if token in existing:
+            raise ValueError(f"{token} is defined both as a component and as a custom resource")
+        existing[token] = spec
+    return json.dumps(schema, indent=2, sort_keys=True)
+
+
+SECRET_NAME_ENDINGS = ("key", "keys", "password", "secret", "token", "kubeconfig")
+"""A component string property whose snake_case name ends with one of these words is secret."""
+
+
+def component_secrets(component: type) -> frozenset[str] | None:
+    """The component's own list of secret properties (``SECRET_PROPERTIES``), if it has one."""
+    names = getattr(component, "SECRET_PROPERTIES", None)
+    return None if names is None else frozenset(names)
+
+
+def looks_secret(snake_name: str) -> bool:
+    """Whether a property name says it holds a credential (``primary_key``, ``kubeconfig``)."""
+    return snake_name.rsplit("_", 1)[-1] in SECRET_NAME_ENDINGS
+
+
+def mark_component_secrets(schema_json: str, secrets: dict[str, frozenset[str] | None]) -> str:
+    """Set ``secret: true`` on the components' secret properties (the analyzer cannot).
+
+    ``secrets`` maps a component token to its declared secret properties (snake_case), or to
+    None to mark string properties by name (:func:`looks_secret`).
+    """
+    schema = json.loads(schema_json)
+    for token, declared in secrets.items():
+        resource = schema.get("resources", {}).get(token)
+        if resource is None:
+            continue
+        for section in ("inputProperties", "properties"):
+            for camel, spec in resource.get(section, {}).items():
+                snake = to_snake(camel)
+                secret = (
+                    snake in declared
+                    if declared is not None
+                    else spec.get("type") == "string" and looks_secret(snake)
+                )
+                if secret:
+                    spec["secret"] = True
+    return json.dumps(schema)

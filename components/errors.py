@@ -1,0 +1,147 @@
+"""Configuration errors that reach the user as one readable message naming every bad field.
+
+Components validate their arguments with a frozen pydantic model before registering anything. Field
+checks are pydantic's own; checks that relate several fields (``num_replicas`` with
+``autoscale_enabled``, ``gpu_cores`` on a target without GPUs, ...) run in one ``model_validator``
+that collects every problem in a :class:`Problems` and raises them together. :func:`parse_config`
+turns either kind into a :class:`ConfigError`::
+
+    class AciDeploymentConfig(BaseModel):
+        @model_validator(mode="after")
+        def _consistent(self) -> Self:
+            problems = Problems()
+            if self.memory_gb >= 48:
+                problems.add("memory_gb", "ACI allows less than 48 GB")
+            problems.raise_if_any()
+            return self
+
+    spec = parse_config(AciDeploymentConfig, args.get("config", {}), where="config")
+"""
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["ConfigError", "Problem", "Problems", "parse_config"]
+
+_M = TypeVar("_M", bound=BaseModel)
+_MAX_SHOWN_INPUT = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One invalid setting."""
+
+    field: str
+    """Dotted path of the setting, e.g. ``config.memory_gb`` or ``models[1].version``."""
+    message: str
+    """What is wrong and, where useful, what is allowed."""
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class Problems(ValueError):
+    """Cross-field problems collected by a validator and raised together.
+
+    pydantic wraps a ``ValueError`` raised in a validator into its ``ValidationError``; keeping the
+    individual problems on this exception lets :class:`ConfigError` list each under its own field.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[Problem] = []
+
+    def add(self, field: str, message: str) -> None:
+        """Record that ``field`` is invalid because of ``message``."""
+        self.items.append(Problem(field, message))
+
+    def raise_if_any(self) -> None:
+        """Raise this exception when at least one problem was recorded."""
+        if self.items:
+            raise self
+
+    def __iter__(self) -> Iterator[Problem]:
+        return iter(self.items)
+
+    def __str__(self) -> str:
+        return "; ".join(str(item) for item in self.items)
+
+
+class ConfigError(ValueError):
+    """Invalid component configuration. ``str()`` lists every problem, one per line."""
+
+    def __init__(self, subject: str, problems: list[Problem]) -> None:
+        self.subject = subject
+        """What was being configured, e.g. ``AciWebService 'accidents'``."""
+        self.problems = tuple(problems)
+        """Every problem found, in field order."""
+        super().__init__(str(self))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The dotted paths of the invalid settings."""
+        return tuple(problem.field for problem in self.problems)
+
+    def __str__(self) -> str:
+        count = len(self.problems)
+        head = f"invalid {self.subject}: {count} problem{'s' if count != 1 else ''}"
+        return "\n".join([head, *(f"  - {problem}" for problem in self.problems)])
+
+    @classmethod
+    def from_validation_error(
+        cls, subject: str, error: ValidationError, *, where: str = ""
+    ) -> "ConfigError":
+        """Translate pydantic's error list, expanding collected :class:`Problems`."""
+        problems: list[Problem] = []
+        for item in error.errors(include_url=False):
+            location = _join(where, _path(item["loc"]))
+            cause = (item.get("ctx") or {}).get("error")
+            if isinstance(cause, Problems):
+                problems.extend(Problem(_join(location, p.field), p.message) for p in cause)
+                continue
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                message = "unknown setting (check the spelling)"
+            elif item["type"] != "missing" and "input" in item:
+                message += f" (got {_show(item['input'])})"
+            problems.append(Problem(location, message))
+        return cls(subject, problems)
+
+
+def parse_config(
+    model: type[_M], args: Mapping[str, Any] | None, *, subject: str, where: str = ""
+) -> _M:
+    """Validate ``args`` into ``model``; raise :class:`ConfigError` naming every bad field.
+
+    ``where`` prefixes field paths when the model is nested in a component's args (``config``).
+    """
+    try:
+        return model.model_validate(dict(args or {}))
+    except ValidationError as error:
+        raise ConfigError.from_validation_error(subject, error, where=where) from None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def _join(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    if not path:
+        return prefix
+    return prefix + path if path.startswith("[") else f"{prefix}.{path}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _MAX_SHOWN_INPUT else text[: _MAX_SHOWN_INPUT - 3] + "..."

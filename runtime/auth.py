@@ -236,9 +236,10 @@ def build_authenticator(settings: RuntimeSettings) -> Authenticator:
         ]
         return KeyAuth(keys)
     if settings.auth_mode == "token":
+        secret = settings.token_secret.get_secret_value() if settings.token_secret else None
         return TokenAuth(
-            secret=settings.token_secret.get_secret_value() if settings.token_secret else None,
-            jwks_url=settings.token_jwks_url,
+            secret=secret or None,
+            jwks_url=settings.token_keys_url,
             audience=settings.token_audience,
             issuer=settings.token_issuer,
         )

@@ -84,7 +84,8 @@ class RuntimeSettings(BaseSettings):
     """Required ``aud`` claim, checked when set."""
 
     token_issuer: str | None = None
-    """Required ``iss`` claim, checked when set."""
+    """Required ``iss`` claim, checked when set. With neither secret nor JWKS URL, the issuer's
+    ``/.well-known/openid-configuration`` names the JWKS."""
 
     scoring_timeout_ms: int = Field(default=60_000, ge=1)
     """A request whose scoring takes longer gets 504 (Azure ML's ``scoring_timeout_ms``)."""
@@ -124,15 +125,31 @@ class RuntimeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _auth_has_credentials(self) -> RuntimeSettings:
-        if self.auth_mode == "key" and self.primary_key is None and self.secondary_key is None:
+        def given(secret: SecretStr | None) -> bool:
+            return secret is not None and secret.get_secret_value() != ""
+
+        if self.auth_mode == "key" and not (given(self.primary_key) or given(self.secondary_key)):
             raise ValueError(
                 "auth_mode 'key' needs MLWS_PRIMARY_KEY or MLWS_SECONDARY_KEY (--primary-key)"
             )
-        if self.auth_mode == "token" and self.token_secret is None and self.token_jwks_url is None:
+        if self.auth_mode == "token" and not (
+            given(self.token_secret) or self.token_jwks_url or self.token_issuer
+        ):
             raise ValueError(
-                "auth_mode 'token' needs MLWS_TOKEN_SECRET or MLWS_TOKEN_JWKS_URL (--token-secret)"
+                "auth_mode 'token' needs MLWS_TOKEN_SECRET, MLWS_TOKEN_JWKS_URL or "
+                "MLWS_TOKEN_ISSUER (--token-secret)"
             )
         return self
+
+    @property
+    def token_keys_url(self) -> str | None:
+        """Where RS256/ES256 keys come from: ``token_jwks_url``, or else (with no secret) the OIDC
+        discovery document of ``token_issuer``."""
+        if self.token_jwks_url:
+            return self.token_jwks_url
+        if self.token_issuer and self.token_secret is None:
+            return self.token_issuer.rstrip("/") + "/.well-known/openid-configuration"
+        return None
 
     @property
     def entry_script_path(self) -> Path:

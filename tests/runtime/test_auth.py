@@ -243,3 +243,33 @@ def test_build_authenticator_follows_the_mode(tmp_path: Any) -> None:
     assert isinstance(token, TokenAuth)
     assert token.check(hs256()) is None
     assert not token.blocking
+
+
+def test_an_issuer_alone_means_its_oidc_discovery(
+    tmp_path: Any, jwks_server: str, signing_keys: dict[str, Any]
+) -> None:
+    settings = make_settings(tmp_path, auth_mode="token", token_issuer=jwks_server)
+    assert settings.token_keys_url == f"{jwks_server}/.well-known/openid-configuration"
+    auth = build_authenticator(settings)
+    assert auth.check(signed(signing_keys["rsa"], "RS256", "rsa-1", iss=jwks_server)) is None
+    failure = auth.check(signed(signing_keys["rsa"], "RS256", "rsa-1", iss="https://other"))
+    assert failure is not None
+    assert failure.description == "the token has the wrong issuer"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"auth_mode": "key"}, "needs MLWS_PRIMARY_KEY"),
+        ({"auth_mode": "key", "primary_key": ""}, "needs MLWS_PRIMARY_KEY"),
+        ({"auth_mode": "token"}, "needs MLWS_TOKEN_SECRET, MLWS_TOKEN_JWKS_URL or"),
+        ({"auth_mode": "token", "token_secret": ""}, "needs MLWS_TOKEN_SECRET"),
+    ],
+)
+def test_auth_modes_need_credentials(
+    tmp_path: Any, overrides: dict[str, Any], message: str
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        make_settings(tmp_path, **overrides)

@@ -158,11 +158,17 @@ def _worker_main(settings: RuntimeSettings, sock: socket.socket, ready: EventLik
     sys.exit(run_worker(settings, sock, init_first=True, ready=ready))
 
 
+def _worker_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
+    if sys.platform == "linux":
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def supervise(settings: RuntimeSettings, sock: socket.socket) -> int:
     """Run ``settings.workers`` workers on ``sock``; restart crashed ones; stop on a signal."""
     # fork on Linux: workers inherit the imported modules and start in milliseconds (this process
     # runs no threads yet when it forks them); spawn elsewhere.
-    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    context = _worker_context()
     stop: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

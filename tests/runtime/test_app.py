@@ -14,11 +14,15 @@ import httpx
 import jwt
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mlws.runtime.app import (
     INTERNAL_ERROR_MESSAGE,
     RUN_FAILED_MESSAGE,
     RequestIds,
     ScoringApp,
+    _json_problem,
+    _query_as_json,
 )
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import AccessLog
@@ -496,3 +500,15 @@ async def test_a_custom_submit_replaces_the_thread_pool(serve_app: Serve) -> Non
     response = await client.post("/score", content=b'{"q": 1}', headers=JSON)
     assert (response.status_code, response.json()) == (201, {"batched": True})
     assert seen[0].body == b'{"q": 1}'
+
+
+@given(st.binary(max_size=200))
+def test_body_checks_never_crash(body: bytes) -> None:
+    for wants_object in (False, True):
+        problem = _json_problem(body, wants_object)
+        assert problem is None or problem.startswith(("POST body", "Input cannot"))
+
+
+@given(st.binary(max_size=200))
+def test_any_query_string_becomes_a_json_object(query: bytes) -> None:
+    assert isinstance(json.loads(_query_as_json(query)), dict)

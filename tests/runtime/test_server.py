@@ -104,9 +104,12 @@ def test_serve_with_two_workers_and_shared_metrics(servers: list[Server], tmp_pa
     assert "pk" not in err.replace("mlws", "")
 
 
-def test_sigterm_finishes_the_request_in_flight(servers: list[Server], tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_finishes_the_request_in_flight(
+    servers: list[Server], tmp_path: Path, workers: str
+) -> None:
     write_script(tmp_path, "echo")
-    server = serve(servers, tmp_path)
+    server = serve(servers, tmp_path, "--workers", workers)
     server.wait_ready()
     result: dict[str, httpx.Response] = {}
 

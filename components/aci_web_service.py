@@ -199,18 +199,20 @@ class AciWebService(pulumi.ComponentResource):
         certificate, key = args.get("ssl_certificate"), args.get("ssl_key")
         group = containerinstance.ContainerGroup(
             f"{name}-group",
-            **container_group_args(
-                config,
-                image=args["image"],
-                resource_group_name=args["resource_group_name"],
-                location=args.get("location"),
-                secrets=secrets,
-                registry=registry,
-                tls_site=tls_site,
-                tls_certificate_b64=_b64(certificate) if certificate is not None else None,
-                tls_key_b64=_b64(key) if key is not None else None,
+            containerinstance.ContainerGroupArgs(
+                **container_group_args(
+                    config,
+                    image=args["image"],
+                    resource_group_name=args["resource_group_name"],
+                    location=args.get("location"),
+                    secrets=secrets,
+                    registry=registry,
+                    tls_site=tls_site,
+                    tls_certificate_b64=_b64(certificate) if certificate is not None else None,
+                    tls_key_b64=_b64(key) if key is not None else None,
+                ),
             ),
-            opts=child,
+            child,
         )
 
         def host_of(ip: Any) -> str:

@@ -15,7 +15,7 @@ The ARM arguments and the DaemonSet are built by pure functions (:func:`managed_
 import base64
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Required, Self, TypedDict
+from typing import Any, Required, Self, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,6 +33,12 @@ AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 _DNS_PREFIX = r"[A-Za-z0-9][A-Za-z0-9-]{0,52}[A-Za-z0-9]"
+
+
+def resource_kwargs(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor keywords from ``*Args`` keywords: the SDK spells ARM's ``resource_name``
+    ``resource_name_`` there, since ``resource_name`` is the Pulumi resource's own name."""
+    return {("resource_name_" if k == "resource_name" else k): v for k, v in args.items()}
 
 
 # --- AksCluster --------------------------------------------------------------------------------
@@ -134,6 +140,10 @@ class AksClusterArgs(TypedDict, total=False):
     """Azure tags of a new cluster."""
 
 
+#: AksCluster args that are resource references rather than settings.
+CLUSTER_REFERENCES = frozenset({"resource_group_name", "location", "kubeconfig"})
+
+
 class AksCluster(pulumi.ComponentResource):
     """An AKS cluster, new (azure-native ``ManagedCluster``) or attached by kubeconfig."""
 
@@ -143,10 +153,6 @@ class AksCluster(pulumi.ComponentResource):
     """Name of the cluster (``GpuNodePool.cluster_name``)."""
     resource_group_name: pulumi.Output[str]
     """Resource group of the cluster (empty when attached without one)."""
-
-    REFERENCES: ClassVar[frozenset[str]] = frozenset(
-        {"resource_group_name", "location", "kubeconfig"}
-    )
 
     def __init__(
         self,
@@ -163,7 +169,7 @@ class AksCluster(pulumi.ComponentResource):
             AksClusterConfig,
             args,
             subject=f"AksCluster {name!r}",
-            references=self.REFERENCES,
+            references=CLUSTER_REFERENCES,
             problems=problems,
         )
         super().__init__(type_token("AksCluster"), name, None, opts)
@@ -175,13 +181,15 @@ class AksCluster(pulumi.ComponentResource):
         else:
             cluster = containerservice.ManagedCluster(
                 f"{name}-cluster",
-                **managed_cluster_args(
-                    config,
-                    name=name,
-                    resource_group_name=resource_group,
-                    location=args.get("location"),
-                ),
                 opts=pulumi.ResourceOptions(parent=self),
+                **resource_kwargs(
+                    managed_cluster_args(
+                        config,
+                        name=name,
+                        resource_group_name=resource_group,
+                        location=args.get("location"),
+                    )
+                ),
             )
             credentials = containerservice.list_managed_cluster_user_credentials_output(
                 resource_group_name=resource_group,
@@ -412,6 +420,10 @@ class GpuNodePoolArgs(TypedDict, total=False):
     """Azure tags of the pool."""
 
 
+#: GpuNodePool args that are resource references rather than settings.
+POOL_REFERENCES = frozenset({"resource_group_name", "cluster_name", "kubeconfig"})
+
+
 class GpuNodePool(pulumi.ComponentResource):
     """A GPU node pool (azure-native ``AgentPool``) with the NVIDIA device plugin."""
 
@@ -421,10 +433,6 @@ class GpuNodePool(pulumi.ComponentResource):
     """The pool's taint: pass as ``AksWebService`` ``gpu_toleration``."""
     node_label: pulumi.Output[str]
     """The pool's node label: pass as ``AksWebService`` ``gpu_node_selector``."""
-
-    REFERENCES: ClassVar[frozenset[str]] = frozenset(
-        {"resource_group_name", "cluster_name", "kubeconfig"}
-    )
 
     def __init__(
         self,
@@ -441,19 +449,21 @@ class GpuNodePool(pulumi.ComponentResource):
             GpuNodePoolConfig,
             args,
             subject=f"GpuNodePool {name!r}",
-            references=self.REFERENCES,
+            references=POOL_REFERENCES,
             problems=problems,
         )
         super().__init__(type_token("GpuNodePool"), name, None, opts)
         self._config = config
         pool = containerservice.AgentPool(
             f"{name}-pool",
-            **agent_pool_args(
-                config,
-                resource_group_name=args["resource_group_name"],
-                cluster_name=args["cluster_name"],
-            ),
             opts=pulumi.ResourceOptions(parent=self),
+            **resource_kwargs(
+                agent_pool_args(
+                    config,
+                    resource_group_name=args["resource_group_name"],
+                    cluster_name=args["cluster_name"],
+                )
+            ),
         )
         if config.install_device_plugin:
             child = pulumi.ResourceOptions(parent=self, depends_on=[pool])

@@ -104,7 +104,7 @@ def sdk_problems(args: dict[str, Any], args_class: type, module: types.ModuleTyp
     ``args_class`` is the resource's ``<Resource>Args`` (its ``__init__`` parameters are the
     resource's inputs); ``module`` is the SDK's ``_inputs`` module holding the nested types.
     """
-    parameters = inspect.signature(args_class.__init__).parameters
+    parameters = inspect.signature(args_class).parameters
     known = {n: p for n, p in parameters.items() if n != "__self__"}
     problems = [f"{k}: unknown argument" for k in args if k not in known]
     problems += [

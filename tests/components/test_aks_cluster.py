@@ -1,0 +1,219 @@
+"""AksCluster and GpuNodePool: ARM args vs azure-native's types, validation, graphs under mocks."""
+
+from typing import Any
+
+import pulumi
+import pytest
+from azure_sdk_check import sdk_problems
+from mlws.components.aci_web_service import REFERENCES as ACI_REFERENCES
+from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs
+from mlws.components.aks_cluster import (
+    CLUSTER_REFERENCES,
+    POOL_REFERENCES,
+    AksCluster,
+    AksClusterArgs,
+    AksClusterConfig,
+    GpuNodePool,
+    GpuNodePoolArgs,
+    GpuNodePoolConfig,
+    agent_pool_args,
+    managed_cluster_args,
+)
+from mlws.components.aks_web_service import REFERENCES as AKS_REFERENCES
+from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs
+from mlws.components.deployment_config import (
+    AciDeploymentConfig,
+    AksDeploymentConfig,
+    parse_config,
+)
+from mlws.components.errors import ConfigError
+from pulumi.provider.experimental.analyzer import Analyzer
+from pulumi_azure_native.containerservice import _inputs as aks_inputs
+from pulumi_azure_native.containerservice import agent_pool, managed_cluster
+
+from mlws.mocks import run_program
+
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+POOL = "azure-native:containerservice:AgentPool"
+DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+
+
+def test_cluster_args_match_the_sdk() -> None:
+    config = AksClusterConfig(
+        cluster_name="ml-aks", kubernetes_version="1.31", system_node_count=3, tags={"env": "dev"}
+    )
+    args = managed_cluster_args(config, name="ml", resource_group_name="rg", location="westeurope")
+    assert sdk_problems(args, managed_cluster.ManagedClusterArgs, aks_inputs) == []
+    (system,) = args["agent_pool_profiles"]
+    assert (system["mode"], system["count"]) == ("System", 3)
+    assert args["identity"] == {"type": "SystemAssigned"}
+    broken = {**args, "agent_pool_profiles": [{**system, "mode": "Primary"}]}
+    assert sdk_problems(broken, managed_cluster.ManagedClusterArgs, aks_inputs) != []
+
+
+def test_pool_args_match_the_sdk() -> None:
+    config = GpuNodePoolConfig(pool_name="a100", vm_size="Standard_NC24ads_A100_v4", max_count=5)
+    args = agent_pool_args(config, resource_group_name="rg", cluster_name="ml-aks")
+    assert sdk_problems(args, agent_pool.AgentPoolArgs, aks_inputs) == []
+    assert args["node_taints"] == ["sku=gpu:NoSchedule"]
+    assert args["node_labels"] == {"accelerator": "nvidia"}
+    assert (args["min_count"], args["max_count"], args["enable_auto_scaling"]) == (0, 5, True)
+    fixed = agent_pool_args(
+        GpuNodePoolConfig(enable_auto_scaling=False, node_count=2),
+        resource_group_name="rg",
+        cluster_name="c",
+    )
+    assert "min_count" not in fixed
+    assert fixed["count"] == 2
+
+
+def test_pool_validation_reports_everything_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(
+            GpuNodePoolConfig,
+            {
+                "pool_name": "GPU-Pool",
+                "vm_size": "Standard_D4s_v5",
+                "min_count": 4,
+                "max_count": 2,
+                "node_taint": "gpu",
+                "device_plugin_version": "latest",
+            },
+            subject="GpuNodePool 'gpu'",
+        )
+    assert set(error.value.fields) == {
+        "pool_name",
+        "vm_size",
+        "min_count",
+        "node_taint",
+        "device_plugin_version",
+    }
+
+
+def test_cluster_needs_a_resource_group_or_a_kubeconfig() -> None:
+    errors: list[ConfigError] = []
+
+    def run() -> None:
+        try:
+            AksCluster("ml", {"dns_prefix": "-bad"})
+        except ConfigError as error:
+            errors.append(error)
+
+    assert len(run_program(run)) == 0
+    assert set(errors[0].fields) == {"resource_group_name", "dns_prefix"}
+
+
+def test_new_cluster_exposes_a_secret_kubeconfig() -> None:
+    def run() -> None:
+        cluster = AksCluster("ml", {"resource_group_name": "rg", "kubernetes_version": "1.31"})
+        pulumi.export("kubeconfig", cluster.kubeconfig)
+        pulumi.export("cluster_name", cluster.cluster_name)
+
+    recording = run_program(run)
+    assert [r.type for r in recording] == ["mlws:index:AksCluster", CLUSTER]
+    cluster = recording.named("ml-cluster")
+    assert cluster.parent == recording.named("ml").urn
+    assert cluster.inputs["kubernetesVersion"] == "1.31"
+    assert recording.stack_outputs["cluster_name"] == "ml-cluster"
+    assert recording.masked_stack_outputs["kubeconfig"] == "[secret]"
+    assert "current-context: ml-cluster" in recording.stack_outputs["kubeconfig"]
+
+
+def test_attached_cluster_creates_nothing() -> None:
+    def run() -> None:
+        cluster = AksCluster("ml", {"kubeconfig": "apiVersion: v1", "cluster_name": "prod"})
+        pulumi.export("kubeconfig", cluster.kubeconfig)
+        pulumi.export("cluster_name", cluster.cluster_name)
+
+    recording = run_program(run)
+    assert [r.type for r in recording] == ["mlws:index:AksCluster"]
+    assert recording.masked_stack_outputs == {"kubeconfig": "[secret]", "cluster_name": "prod"}
+
+
+def test_gpu_pool_graph() -> None:
+    def run() -> None:
+        pool = GpuNodePool(
+            "gpu",
+            {
+                "resource_group_name": "rg",
+                "cluster_name": "ml-aks",
+                "kubeconfig": "apiVersion: v1",
+                "min_count": 1,
+                "max_count": 4,
+            },
+        )
+        pulumi.export("taint", pool.node_taint)
+        pulumi.export("label", pool.node_label)
+        pulumi.export("pool", pool.pool_name)
+        assert (pool.toleration, pool.node_selector) == ("sku=gpu:NoSchedule", "accelerator=nvidia")
+
+    recording = run_program(run)
+    assert [r.type for r in recording] == [
+        "mlws:index:GpuNodePool",
+        POOL,
+        "pulumi:providers:kubernetes",
+        DAEMONSET,
+    ]
+    pool = recording.named("gpu-pool")
+    assert pool.inputs["resourceName"] == "ml-aks"
+    assert pool.inputs["vmSize"].startswith("Standard_N")
+    assert (pool.inputs["minCount"], pool.inputs["maxCount"]) == (1, 4)
+    plugin = recording.named("gpu-device-plugin")
+    assert pool.urn in plugin.dependencies
+    assert plugin.provider.startswith(recording.named("gpu-k8s").urn)
+    assert recording.stack_outputs == {
+        "taint": "sku=gpu:NoSchedule",
+        "label": "accelerator=nvidia",
+        "pool": "gpu",
+    }
+
+
+def test_gpu_pool_without_device_plugin() -> None:
+    def run() -> None:
+        GpuNodePool(
+            "gpu",
+            {"resource_group_name": "rg", "cluster_name": "c", "install_device_plugin": False},
+        )
+
+    assert [r.type for r in run_program(run)] == ["mlws:index:GpuNodePool", POOL]
+
+
+# --- the multi-language schema the provider serves ---------------------------------------------
+
+
+def test_schema_of_the_azure_components() -> None:
+    result = Analyzer("mlws").analyze([AciWebService, AksWebService, AksCluster, GpuNodePool])
+    components = result["component_definitions"]
+    assert set(components) == {"AciWebService", "AksWebService", "AksCluster", "GpuNodePool"}
+    assert result["type_definitions"] == {}
+    for component in components.values():
+        assert component.description
+        for name, prop in {**component.inputs, **component.outputs}.items():
+            assert prop.description, f"{component.name}.{name} has no docstring"
+    aks = components["AksWebService"]
+    assert [k for k, p in aks.inputs.items() if not p.optional] == ["image"]
+    assert aks.inputs["cpuCores"].plain  # settings are plain (validated at preview)
+    assert not aks.inputs["primaryKey"].plain  # references are inputs
+    assert {"scoringUri", "swaggerUri"} <= set(aks.outputs)
+    aci = components["AciWebService"]
+    assert sorted(k for k, p in aci.inputs.items() if not p.optional) == [
+        "image",
+        "resourceGroupName",
+    ]
+    assert set(components["GpuNodePool"].outputs) == {"poolName", "nodeTaint", "nodeLabel"}
+    assert "kubeconfig" in components["AksCluster"].outputs
+
+
+@pytest.mark.parametrize(
+    ("args", "config", "references"),
+    [
+        (AciWebServiceArgs, AciDeploymentConfig, ACI_REFERENCES),
+        (AksWebServiceArgs, AksDeploymentConfig, AKS_REFERENCES),
+        (AksClusterArgs, AksClusterConfig, CLUSTER_REFERENCES),
+        (GpuNodePoolArgs, GpuNodePoolConfig, POOL_REFERENCES),
+    ],
+)
+def test_args_are_settings_plus_references(args: Any, config: Any, references: Any) -> None:
+    settings = set(args.__annotations__) - set(references)
+    assert settings == set(config.model_fields)
+    assert set(references) <= set(args.__annotations__)

@@ -12,8 +12,16 @@ from http.server import ThreadingHTTPServer
 
 import grpc
 import pytest
-from plugin_harness import FakeEngine, Plugin, ToyBehaviour, ToyServer, start_plugin, toy_handler
-from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2_grpc
+from plugin_harness import (
+    FakeEngine,
+    FakeMonitor,
+    Plugin,
+    ToyBehaviour,
+    ToyServer,
+    start_plugin,
+    toy_handler,
+)
+from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2_grpc, resource_pb2_grpc
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +76,14 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fake_monitor() -> Iterator[tuple[str, FakeMonitor]]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    monitor = FakeMonitor()
+    resource_pb2_grpc.add_ResourceMonitorServicer_to_server(monitor, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}", monitor
+    server.stop(grace=None)

@@ -19,7 +19,14 @@ import grpc
 from google.protobuf import empty_pb2, struct_pb2
 from mlws.provider.wire import decode, encode
 from pulumi.runtime import proto
-from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2_grpc
+from pulumi.runtime.proto import (
+    engine_pb2,
+    engine_pb2_grpc,
+    provider_pb2,
+    provider_pb2_grpc,
+    resource_pb2,
+    resource_pb2_grpc,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "provider"
@@ -144,3 +151,66 @@ def toy_handler(behaviour: ToyBehaviour) -> type[BaseHTTPRequestHandler]:
             self._send(behaviour.score_status, behaviour.score_body(body))
 
     return Handler
+
+
+# --- a fake resource monitor, so Construct can run components inside the plugin ------------------
+
+
+@dataclass
+class Registration:
+    """One RegisterResource call the plugin made."""
+
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    inputs: dict[str, Any]
+    secret: frozenset[str]
+    additional_secret_outputs: list[str]
+
+
+class FakeMonitor(resource_pb2_grpc.ResourceMonitorServicer):
+    """The engine's ResourceMonitor, as far as a component's construction needs it (preview)."""
+
+    def __init__(self) -> None:
+        self.registrations: list[Registration] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def SupportsFeature(
+        self, request: resource_pb2.SupportsFeatureRequest, context: Any
+    ) -> resource_pb2.SupportsFeatureResponse:
+        return resource_pb2.SupportsFeatureResponse(hasSupport=request.id in {"secrets"})
+
+    def RegisterResource(
+        self, request: resource_pb2.RegisterResourceRequest, context: Any
+    ) -> resource_pb2.RegisterResourceResponse:
+        props = decode(request.object, snake=False)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                custom=request.custom,
+                parent=request.parent,
+                inputs=props.values,
+                secret=props.secret,
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+            )
+        )
+        urn = f"urn:pulumi:dev::proj::{request.type}::{request.name}"
+        return resource_pb2.RegisterResourceResponse(
+            urn=urn, id=f"id-{request.name}" if request.custom else "", object=request.object
+        )
+
+    def RegisterResourceOutputs(
+        self, request: resource_pb2.RegisterResourceOutputsRequest, context: Any
+    ) -> empty_pb2.Empty:
+        self.outputs[request.urn] = decode(request.outputs, snake=False).values
+        return empty_pb2.Empty()
+
+    def Invoke(
+        self, request: resource_pb2.ResourceInvokeRequest, context: Any
+    ) -> provider_pb2.InvokeResponse:
+        return provider_pb2.InvokeResponse()
+
+    def of_type(self, token: str) -> list[Registration]:
+        return [r for r in self.registrations if r.type == token]

@@ -1,0 +1,202 @@
+"""The plugin under the real Pulumi CLI: a YAML program with LocalProcessService + HealthGate.
+
+Skipped when ``pulumi`` is not on PATH. Uses the local file backend in the test's tmp folder (no
+Pulumi Cloud, no cloud account). The plugin folder used here is a copy of ``provider/`` whose
+``PulumiPlugin.yaml`` points at the current virtualenv, so no ``pip install`` runs; the real
+folder's requirements install is what ``docs/provider.md`` describes.
+
+What it checks: ``pulumi up`` starts the service and the gate passes; a model change restarts the
+service on the next ``pulumi up`` (and the gate re-checks); ``pulumi refresh`` after the process was
+killed drops it, and ``pulumi up`` starts it again; a failing sample request fails ``pulumi up``
+with the service's error and log; ``pulumi destroy`` stops the process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.needs_pulumi,
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the pulumi CLI on PATH"),
+]
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, os
+
+    def init():
+        global factor
+        with open(os.path.join(os.environ["AZUREML_MODEL_DIR"], "factor.txt")) as handle:
+            factor = float(handle.read())
+
+    def run(raw_data):
+        data = json.loads(raw_data)["data"]
+        if data == "boom":
+            raise ValueError("boom from run()")
+        return {"result": [x * factor for x in data]}
+    """
+)
+
+
+def _program(plugin_dir: Path, port: int, sample: str) -> str:
+    return textwrap.dedent(
+        f"""
+        name: mlws-local-cli-test
+        runtime: yaml
+        packages:
+          mlws: {plugin_dir}
+        config:
+          serviceKey:
+            type: string
+            secret: true
+        resources:
+          svc:
+            type: mlws:index:LocalProcessService
+            properties:
+              sourceDirectory: ./scoring
+              modelDir: ./model
+              port: {port}
+              authMode: key
+              primaryKey: ${{serviceKey}}
+              logFile: ./service.log
+              startTimeoutSeconds: 60
+          gate:
+            type: mlws:index:HealthGate
+            properties:
+              scoringUri: ${{svc.scoringUri}}
+              key: ${{serviceKey}}
+              sampleRequest: '{sample}'
+              logFile: ${{svc.logPath}}
+              timeoutSeconds: 30
+        outputs:
+          scoringUri: ${{svc.scoringUri}}
+          pid: ${{svc.pid}}
+          processStartTicks: ${{svc.processStartTicks}}
+          healthy: ${{gate.healthy}}
+        """
+    )
+
+
+class Project:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = dict(
+            os.environ,
+            PULUMI_BACKEND_URL=f"file://{root / 'state'}",
+            PULUMI_CONFIG_PASSPHRASE="test-passphrase",
+            PULUMI_SKIP_UPDATE_CHECK="true",
+            PULUMI_HOME=str(root / "pulumi-home"),
+        )
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["pulumi", *args, "--non-interactive"],
+            cwd=self.root / "program",
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            pytest.fail(f"pulumi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def outputs(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(
+            self.run("stack", "output", "--json", "--show-secrets").stdout
+        )
+        return loaded
+
+
+def _thin_plugin(root: Path) -> Path:
+    """provider/ as Pulumi would run it, but using this virtualenv instead of provider/venv."""
+    plugin = root / "mlws-plugin"
+    plugin.mkdir()
+    shutil.copy(REPO / "provider" / "__main__.py", plugin / "__main__.py")
+    venv = Path(sys.executable).parent.parent
+    (plugin / "PulumiPlugin.yaml").write_text(
+        f"runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
+    )
+    return plugin
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_local_service_lifecycle_under_the_cli(tmp_path: Path) -> None:
+    plugin = _thin_plugin(tmp_path)
+    program = tmp_path / "program"
+    (program / "scoring").mkdir(parents=True)
+    (program / "model").mkdir()
+    (program / "scoring" / "score.py").write_text(SCRIPT)
+    (program / "model" / "factor.txt").write_text("2")
+    port = _free_port()
+    (program / "Pulumi.yaml").write_text(_program(plugin, port, '{"data": [1, 2]}'))
+    project = Project(tmp_path)
+    project.run("stack", "init", "dev")
+    project.run("config", "set", "--secret", "serviceKey", "k-cli-123")
+
+    try:
+        project.run("up", "--yes", "--skip-preview")
+        first = project.outputs()
+        assert first["healthy"] is True
+        answer = httpx.post(
+            first["scoringUri"],
+            json={"data": [3]},
+            headers={"Authorization": "Bearer k-cli-123"},
+            timeout=10,
+        )
+        assert answer.json() == {"result": [6.0]}
+
+        preview = project.run("preview", "--diff")
+        assert "no changes" in preview.stdout.lower() or "unchanged" in preview.stdout.lower()
+
+        (program / "model" / "factor.txt").write_text("5")
+        project.run("up", "--yes", "--skip-preview")
+        second = project.outputs()
+        assert second["pid"] != first["pid"]
+        assert not is_alive(ProcessRecord(first["pid"], first["processStartTicks"]))
+        answer = httpx.post(
+            second["scoringUri"],
+            json={"data": [1]},
+            headers={"Authorization": "Bearer k-cli-123"},
+            timeout=10,
+        )
+        assert answer.json() == {"result": [5.0]}
+
+        os.killpg(second["pid"], signal.SIGKILL)
+        project.run("refresh", "--yes", "--skip-preview")
+        project.run("up", "--yes", "--skip-preview")
+        third = project.outputs()
+        assert is_alive(ProcessRecord(third["pid"], third["processStartTicks"]))
+
+        (program / "Pulumi.yaml").write_text(_program(plugin, port, '{"data": "boom"}'))
+        failed = project.run("up", "--yes", "--skip-preview", check=False)
+        assert failed.returncode != 0
+        report = failed.stdout + failed.stderr
+        assert "sample request got HTTP 500" in report
+        assert "boom from run()" in report
+        assert "k-cli-123" not in report
+    finally:
+        project.run("destroy", "--yes", "--skip-preview", check=False)
+    assert not port_in_use("127.0.0.1", port)

@@ -47,6 +47,8 @@ from mlws import __version__
 
 COMPONENTS: tuple[tuple[str, str], ...] = (
     ("mlws.components.aci_web_service", "AciWebService"),
+    ("mlws.components.aks_cluster", "AksCluster"),
+    ("mlws.components.aks_cluster", "GpuNodePool"),
     ("mlws.components.aks_web_service", "AksWebService"),
 )
 """(module, class) of every component the plugin hosts, in schema order."""

@@ -8,7 +8,7 @@ from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs
 from mlws.components.errors import ConfigError
 from mlws.runtime.settings import env_var_name
 
-from mlws.mocks import RecordedResource, Recording, diff_programs, run_program
+from mlws.mocks import RecordedResource, Recording, diff_programs
 
 GROUP = "azure-native:containerinstance:ContainerGroup"
 GATE = "pulumi-python:dynamic/mlws:HealthGate"
@@ -78,8 +78,8 @@ def assert_only_secret(recording: Recording, needle: str) -> int:
     return count
 
 
-def test_graph_and_outputs() -> None:
-    recording = run_program(program())
+def test_graph_and_outputs(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program())
     component = recording.named("accidents", "mlws:index:AciWebService")
     assert [(r.type, r.name) for r in recording.children(component)] == [
         (GROUP, "accidents-group"),
@@ -110,14 +110,14 @@ def test_graph_and_outputs() -> None:
     assert component.outputs["scoring_uri"] == recording.stack_outputs["scoring_uri"]
 
 
-def test_keys_and_registry_password_only_ever_secret() -> None:
-    recording = run_program(program())
+def test_keys_and_registry_password_only_ever_secret(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program())
     assert assert_only_secret(recording, PRIMARY) == 2  # secure env + health gate key
     assert assert_only_secret(recording, SECONDARY) == 1
     assert assert_only_secret(recording, PASSWORD) == 1
 
 
-def test_invalid_config_registers_nothing_and_names_every_field() -> None:
+def test_invalid_config_registers_nothing_and_names_every_field(pulumi_mocks: Any) -> None:
     errors: list[ConfigError] = []
 
     def run() -> None:
@@ -135,7 +135,7 @@ def test_invalid_config_registers_nothing_and_names_every_field() -> None:
         except ConfigError as error:
             errors.append(error)
 
-    recording = run_program(run)
+    recording = pulumi_mocks.run(run)
     assert len(recording) == 0
     (error,) = errors
     assert set(error.fields) == {
@@ -148,8 +148,8 @@ def test_invalid_config_registers_nothing_and_names_every_field() -> None:
     assert "AciWebService 'accidents'" in str(error)
 
 
-def test_without_auth_or_health_check() -> None:
-    recording = run_program(
+def test_without_auth_or_health_check(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(
         program(
             auth_enabled=False,
             primary_key=None,
@@ -168,9 +168,9 @@ def test_without_auth_or_health_check() -> None:
     assert recording.stack_outputs["scoring_uri"].startswith("http://20.")
 
 
-def test_tls_with_certificate() -> None:
+def test_tls_with_certificate(pulumi_mocks: Any) -> None:
     cert, key = "-----BEGIN CERTIFICATE-----x", "-----BEGIN PRIVATE KEY-----y"
-    recording = run_program(
+    recording = pulumi_mocks.run(
         program(ssl_enabled=True, ssl_cname="ml.example.com", ssl_certificate=cert, ssl_key=key)
     )
     group = recording.named("accidents-group")
@@ -180,18 +180,18 @@ def test_tls_with_certificate() -> None:
     assert recording.stack_outputs["scoring_uri"] == "https://ml.example.com/score"
 
 
-def test_tls_on_the_aci_host_name() -> None:
-    recording = run_program(program(ssl_enabled=True, location="West Europe"))
+def test_tls_on_the_aci_host_name(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program(ssl_enabled=True, location="West Europe"))
     proxy = containers(recording.named("accidents-group"))["tls-proxy"]
     site = {e["name"]: e["value"] for e in proxy["environmentVariables"]}["SITE_ADDRESS"]
     assert site == "accidents.westeurope.azurecontainer.io"
 
 
-def test_resource_options_pass_through() -> None:
+def test_resource_options_pass_through(pulumi_mocks: Any) -> None:
     def run() -> None:
         AciWebService("accidents", base_args(), pulumi.ResourceOptions(protect=True))
 
-    recording = run_program(run)
+    recording = pulumi_mocks.run(run)
     assert recording.named("accidents").protect
     assert recording.named("accidents-group").protect  # inherited from the component
 

@@ -31,8 +31,6 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi_azure_native.containerservice import _inputs as aks_inputs
 from pulumi_azure_native.containerservice import agent_pool, managed_cluster
 
-from mlws.mocks import run_program
-
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
@@ -90,7 +88,7 @@ def test_pool_validation_reports_everything_at_once() -> None:
     }
 
 
-def test_cluster_needs_a_resource_group_or_a_kubeconfig() -> None:
+def test_cluster_needs_a_resource_group_or_a_kubeconfig(pulumi_mocks: Any) -> None:
     errors: list[ConfigError] = []
 
     def run() -> None:
@@ -99,17 +97,17 @@ def test_cluster_needs_a_resource_group_or_a_kubeconfig() -> None:
         except ConfigError as error:
             errors.append(error)
 
-    assert len(run_program(run)) == 0
+    assert len(pulumi_mocks.run(run)) == 0
     assert set(errors[0].fields) == {"resource_group_name", "dns_prefix"}
 
 
-def test_new_cluster_exposes_a_secret_kubeconfig() -> None:
+def test_new_cluster_exposes_a_secret_kubeconfig(pulumi_mocks: Any) -> None:
     def run() -> None:
         cluster = AksCluster("ml", {"resource_group_name": "rg", "kubernetes_version": "1.31"})
         pulumi.export("kubeconfig", cluster.kubeconfig)
         pulumi.export("cluster_name", cluster.cluster_name)
 
-    recording = run_program(run)
+    recording = pulumi_mocks.run(run)
     assert [r.type for r in recording] == ["mlws:index:AksCluster", CLUSTER]
     cluster = recording.named("ml-cluster")
     assert cluster.parent == recording.named("ml").urn
@@ -119,18 +117,18 @@ def test_new_cluster_exposes_a_secret_kubeconfig() -> None:
     assert "current-context: ml-cluster" in recording.stack_outputs["kubeconfig"]
 
 
-def test_attached_cluster_creates_nothing() -> None:
+def test_attached_cluster_creates_nothing(pulumi_mocks: Any) -> None:
     def run() -> None:
         cluster = AksCluster("ml", {"kubeconfig": "apiVersion: v1", "cluster_name": "prod"})
         pulumi.export("kubeconfig", cluster.kubeconfig)
         pulumi.export("cluster_name", cluster.cluster_name)
 
-    recording = run_program(run)
+    recording = pulumi_mocks.run(run)
     assert [r.type for r in recording] == ["mlws:index:AksCluster"]
     assert recording.masked_stack_outputs == {"kubeconfig": "[secret]", "cluster_name": "prod"}
 
 
-def test_gpu_pool_graph() -> None:
+def test_gpu_pool_graph(pulumi_mocks: Any) -> None:
     def run() -> None:
         pool = GpuNodePool(
             "gpu",
@@ -147,7 +145,7 @@ def test_gpu_pool_graph() -> None:
         pulumi.export("pool", pool.pool_name)
         assert (pool.toleration, pool.node_selector) == ("sku=gpu:NoSchedule", "accelerator=nvidia")
 
-    recording = run_program(run)
+    recording = pulumi_mocks.run(run)
     assert [r.type for r in recording] == [
         "mlws:index:GpuNodePool",
         POOL,
@@ -168,14 +166,14 @@ def test_gpu_pool_graph() -> None:
     }
 
 
-def test_gpu_pool_without_device_plugin() -> None:
+def test_gpu_pool_without_device_plugin(pulumi_mocks: Any) -> None:
     def run() -> None:
         GpuNodePool(
             "gpu",
             {"resource_group_name": "rg", "cluster_name": "c", "install_device_plugin": False},
         )
 
-    assert [r.type for r in run_program(run)] == ["mlws:index:GpuNodePool", POOL]
+    assert [r.type for r in pulumi_mocks.run(run)] == ["mlws:index:GpuNodePool", POOL]
 
 
 # --- the multi-language schema the provider serves ---------------------------------------------

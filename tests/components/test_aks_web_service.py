@@ -11,7 +11,7 @@ from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs
 from mlws.components.errors import ConfigError
 from mlws.runtime.settings import env_var_name
 
-from mlws.mocks import RecordedResource, Recording, diff_programs, run_program
+from mlws.mocks import RecordedResource, Recording, diff_programs
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "1" * 64
 PRIMARY, SECONDARY, TOKEN = "pk-" + "p" * 29, "sk-" + "s" * 29, "ts-" + "t" * 29
@@ -113,8 +113,8 @@ def assert_only_secret(recording: Recording, needle: str) -> int:
     return count
 
 
-def test_graph_outputs_and_valid_objects() -> None:
-    recording = run_program(program())
+def test_graph_outputs_and_valid_objects(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program())
     component = recording.named("accidents", "mlws:index:AksWebService")
     children = {r.name: r.type for r in recording.children(component)}
     assert children == {
@@ -141,23 +141,23 @@ def test_graph_outputs_and_valid_objects() -> None:
     assert recording.named("accidents-deployment").urn in gate.dependencies
 
 
-def test_hpa_min_max_match_config() -> None:
-    recording = run_program(program(autoscale_min_replicas=3, autoscale_max_replicas=12))
+def test_hpa_min_max_match_config(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program(autoscale_min_replicas=3, autoscale_max_replicas=12))
     hpa = recording.named("accidents-hpa").inputs["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (3, 12)
     assert "replicas" not in recording.named("accidents-deployment").inputs["spec"]
 
 
-def test_fixed_replicas_have_no_hpa() -> None:
-    recording = run_program(
+def test_fixed_replicas_have_no_hpa(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(
         program(num_replicas=4, autoscale_min_replicas=None, autoscale_max_replicas=None)
     )
     assert not recording.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
     assert recording.named("accidents-deployment").inputs["spec"]["replicas"] == 4
 
 
-def test_keys_and_kubeconfig_only_ever_secret() -> None:
-    recording = run_program(program())
+def test_keys_and_kubeconfig_only_ever_secret(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program())
     assert assert_only_secret(recording, PRIMARY) == 2  # the Secret and the health gate
     assert assert_only_secret(recording, SECONDARY) == 1
     assert assert_only_secret(recording, "kube-s3cret") == 1
@@ -169,8 +169,8 @@ def test_keys_and_kubeconfig_only_ever_secret() -> None:
     assert ref == {"name": secret_name, "key": "primary-key"}
 
 
-def test_gpu_service_on_the_gpu_pool() -> None:
-    recording = run_program(gpu_program)
+def test_gpu_service_on_the_gpu_pool(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(gpu_program)
     deployment = recording.named("accidents-deployment")
     pod = pod_spec(deployment)
     (main,) = pod["containers"]
@@ -196,9 +196,9 @@ def test_gpu_service_on_the_gpu_pool() -> None:
     assert "clusters:" in provider.inputs["kubeconfig"]
 
 
-def test_tls_ingress() -> None:
+def test_tls_ingress(pulumi_mocks: Any) -> None:
     cert, key = "CERT", "KEY-s3cret"
-    recording = run_program(
+    recording = pulumi_mocks.run(
         program(ssl_enabled=True, ssl_cname="ml.example.com", ssl_certificate=cert, ssl_key=key)
     )
     ingress = recording.named("accidents-ingress")
@@ -211,7 +211,7 @@ def test_tls_ingress() -> None:
     assert_only_secret(recording, "KEY-s3cret")
 
 
-def test_invalid_config_registers_nothing_and_names_every_field() -> None:
+def test_invalid_config_registers_nothing_and_names_every_field(pulumi_mocks: Any) -> None:
     errors: list[ConfigError] = []
 
     def run() -> None:
@@ -231,7 +231,7 @@ def test_invalid_config_registers_nothing_and_names_every_field() -> None:
         except ConfigError as error:
             errors.append(error)
 
-    recording = run_program(run)
+    recording = pulumi_mocks.run(run)
     assert len(recording) == 0
     (error,) = errors
     assert set(error.fields) == {
@@ -243,13 +243,13 @@ def test_invalid_config_registers_nothing_and_names_every_field() -> None:
     }
 
 
-def test_token_auth_needs_its_secret() -> None:
+def test_token_auth_needs_its_secret(pulumi_mocks: Any) -> None:
     with pytest.raises(ConfigError, match="token_secret"):
-        run_program(program(token_auth_enabled=True))
+        pulumi_mocks.run(program(token_auth_enabled=True))
 
 
-def test_inherited_provider_without_kubeconfig() -> None:
-    recording = run_program(program(kubeconfig=None))
+def test_inherited_provider_without_kubeconfig(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program(kubeconfig=None))
     assert not recording.of_type("pulumi:providers:kubernetes")
     assert recording.named("accidents-deployment").provider == ""
 

@@ -5,9 +5,12 @@ strict: unknown fields fail) for the oldest and newest Kubernetes versions AKS s
 hand-picked and hypothesis-generated configurations.
 """
 
+import functools
+from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +35,15 @@ K8S_VERSIONS = ("1.30", "1.33")
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "a" * 64
 SECRETS = {"primary_key": "p" * 32, "secondary_key": "s" * 32, "token_secret": "t" * 32}
 CERT, KEY = "-----BEGIN CERTIFICATE-----", "-----BEGIN PRIVATE KEY-----"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _cached_schemas() -> Iterator[None]:
+    """Parse each schema file once per module (kubernetes_validate re-reads them per call)."""
+    cached = functools.lru_cache(maxsize=None)(kubernetes_validate.utils.schema_contents)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubernetes_validate.utils, "schema_contents", cached)
+        yield
 
 
 def validate(manifest: Manifest) -> None:
@@ -261,7 +273,7 @@ def aks_configs(draw: st.DrawFn) -> AksDeploymentConfig:
     return AksDeploymentConfig(**settings)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(aks_configs())
 def test_generated_configs_render_valid_manifests(cfg: AksDeploymentConfig) -> None:
     objects = render(cfg)

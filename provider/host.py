@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -91,10 +92,20 @@ class MlwsProvider(ComponentProvider):
         self.schema = _describe_package(schema)
 
 
-def _describe_package(schema_json: str) -> str:
-    import json
+def _markdown(value: Any) -> Any:
+    """Docstrings use reST literals (````x````); schema descriptions are Markdown (```x```)."""
+    if isinstance(value, dict):
+        return {
+            k: (v.replace("``", "`") if k == "description" and isinstance(v, str) else _markdown(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_markdown(v) for v in value]
+    return value
 
-    schema = json.loads(schema_json)
+
+def _describe_package(schema_json: str) -> str:
+    schema = _markdown(json.loads(schema_json))
     schema["displayName"] = "mlws"
     schema["description"] = (
         "Deploy ML models as authenticated scoring web services: scoring images, service keys, "

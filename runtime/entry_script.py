@@ -7,7 +7,7 @@ implement it, and ``loader.load_entry_script`` picks the implementation from the
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,8 +85,19 @@ class EntryScript(ABC):
     def score(self, request: ScoreRequest) -> ScoreResult:
         """Score one request. Called from a worker thread; may block."""
 
-    def score_batch(self, requests: list[ScoreRequest]) -> list[ScoreResult] | None:
-        """Score several requests in one call, or return None when the script has no batch form."""
+    @property
+    def supports_batch(self) -> bool:
+        """Whether :meth:`score_batch` scores (the script has a batch form)."""
+        return False
+
+    def score_batch(
+        self, requests: list[ScoreRequest]
+    ) -> Sequence[ScoreResult | BaseException] | None:
+        """Score several requests in one call, or return None when the script has no batch form.
+
+        The answer has one item per request, in order: its result, or the exception that request
+        alone failed with (e.g. :class:`ScoreInputError`). Raising fails the whole batch.
+        """
         return None
 
     def openapi_schemas(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:

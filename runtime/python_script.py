@@ -25,7 +25,7 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -95,6 +95,7 @@ class PythonEntryScript(EntryScript):
         self._params: list[inspect.Parameter] = []
         self.decorated = False
         self.takes_headers = False
+        self._run_batch: Callable[[list[str]], Any] | None = None
 
     # -- start-up ------------------------------------------------------------------------------
     def init(self) -> None:
@@ -124,6 +125,8 @@ class PythonEntryScript(EntryScript):
                 )
             user_run = returned
         self._bind(user_run)
+        run_batch = getattr(module, "run_batch", None)
+        self._run_batch = run_batch if callable(run_batch) else None
         self.module = module
         logger.info("init() of %s finished", self.path)
 
@@ -186,17 +189,53 @@ class PythonEntryScript(EntryScript):
         call = self._call
         if call is None:
             raise RuntimeError("score() called before init() succeeded")
-        output = call(request)
-        if isinstance(output, ScoreResult):
-            return output
-        if output is None:  # azmlinfsrv answers {} for None
-            return ScoreResult(body=b"{}")
-        try:
-            return ScoreResult(body=encode_output(output))
-        except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-            raise ScoreOutputError(
-                f"run() returned a value that is not JSON-serialisable: {exc}"
-            ) from exc
+        return _result(call(request), "run()")
+
+    @property
+    def supports_batch(self) -> bool:
+        """True when the module defines ``run_batch(list_of_raw_data) -> list``."""
+        return self._run_batch is not None
+
+    def score_batch(
+        self, requests: list[ScoreRequest]
+    ) -> Sequence[ScoreResult | BaseException] | None:
+        """Call ``run_batch`` with the raw bodies of ``requests``; one outcome per request.
+
+        A body that is not UTF-8 fails alone (400); an item of the returned list that is an
+        exception fails its request alone; a list of the wrong length fails the batch.
+        """
+        run_batch = self._run_batch
+        if run_batch is None:
+            return None
+        outcomes: list[ScoreResult | BaseException | None] = [None] * len(requests)
+        raw: list[str] = []
+        positions: list[int] = []
+        for i, request in enumerate(requests):
+            try:
+                raw.append(request.body.decode("utf-8"))
+                positions.append(i)
+            except UnicodeDecodeError as exc:
+                outcomes[i] = ScoreInputError(f"Input cannot be decoded as UTF-8: {exc}")
+        if raw:
+            answers = list(run_batch(raw))
+            if len(answers) != len(raw):
+                raise ScoreOutputError(
+                    f"run_batch() returned {len(answers)} results for {len(raw)} requests"
+                )
+            for i, answer in zip(positions, answers, strict=True):
+                try:
+                    outcomes[i] = (
+                        answer
+                        if isinstance(answer, BaseException)
+                        else _result(answer, "run_batch()")
+                    )
+                except ScoreOutputError as exc:
+                    outcomes[i] = exc
+        finished: list[ScoreResult | BaseException] = []
+        for outcome in outcomes:
+            assert outcome is not None  # every position was answered above
+            finished.append(outcome)
+        return finished
 
     def _call_raw(self, request: ScoreRequest) -> Any:
         try:
@@ -243,6 +282,20 @@ class PythonEntryScript(EntryScript):
         except ImportError:
             return _ALL_VERSIONS
         return frozenset(get_supported_versions(self._predict))
+
+
+def _result(output: Any, source: str) -> ScoreResult:
+    """Turn what the script returned into the response (azmlinfsrv's rules, plus numpy)."""
+    if isinstance(output, ScoreResult):
+        return output
+    if output is None:  # azmlinfsrv answers {} for None
+        return ScoreResult(body=b"{}")
+    try:
+        return ScoreResult(body=encode_output(output))
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise ScoreOutputError(
+            f"{source} returned a value that is not JSON-serialisable: {exc}"
+        ) from exc
 
 
 def parse_json_object(body: bytes) -> Mapping[str, Any]:

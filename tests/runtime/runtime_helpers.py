@@ -77,6 +77,28 @@ SCRIPTS: dict[str, str] = {
         def run(data, scale=1.0):
             return {"total": sum(data) * scale}
     """,
+    "batch": """
+        import json
+        def init():
+            pass
+        def run(raw_data):
+            return {"single": json.loads(raw_data)}
+        def run_batch(raw_list):
+            out = []
+            for raw in raw_list:
+                data = json.loads(raw)
+                if data == "bad":
+                    out.append(ValueError("this one is bad"))
+                elif data == "set":
+                    out.append({1})
+                elif data == "none":
+                    out.append(None)
+                else:
+                    out.append({"batched": data, "size": len(raw_list)})
+            if "short" in raw_list[0]:
+                out.pop()
+            return out
+    """,
     "multi_model": """
         import os
         paths = None

@@ -13,6 +13,7 @@ from mlws.runtime.entry_script import (
     ScoreInputError,
     ScoreOutputError,
     ScoreRequest,
+    ScoreResult,
 )
 from mlws.runtime.python_script import PythonEntryScript, is_json_content_type, parse_json_object
 from runtime_helpers import make_settings, write_script
@@ -192,3 +193,35 @@ def test_json_content_types(content_type: str | None, expected: bool) -> None:
 
 def test_parse_json_object_accepts_objects() -> None:
     assert parse_json_object(b'{"a": 1}') == {"a": 1}
+
+
+class TestBatch:
+    def test_scripts_without_run_batch_have_no_batch_form(self, tmp_path: Path) -> None:
+        script = started(tmp_path, "echo")
+        assert not script.supports_batch
+        assert script.score_batch([post("{}")]) is None
+
+    def test_run_batch_answers_each_request(self, tmp_path: Path) -> None:
+        script = started(tmp_path, "batch")
+        assert script.supports_batch
+        outcomes = script.score_batch(
+            [post("1"), post('"bad"'), post(b"\xff"), post('"set"'), post('"none"'), post("2")]
+        )
+        assert outcomes is not None
+        assert len(outcomes) == 6
+        first, bad, undecodable, unserialisable, none, last = outcomes
+        assert isinstance(first, ScoreResult)
+        assert orjson.loads(first.body) == {"batched": 1, "size": 5}
+        assert isinstance(bad, ValueError)
+        assert isinstance(undecodable, ScoreInputError)
+        assert undecodable.status == 400
+        assert isinstance(unserialisable, ScoreOutputError)
+        assert isinstance(none, ScoreResult)
+        assert none.body == b"{}"
+        assert isinstance(last, ScoreResult)
+        assert orjson.loads(last.body) == {"batched": 2, "size": 5}
+
+    def test_a_wrong_number_of_answers_fails_the_batch(self, tmp_path: Path) -> None:
+        script = started(tmp_path, "batch")
+        with pytest.raises(ScoreOutputError, match="returned 1 results for 2 requests"):
+            script.score_batch([post('"short"'), post("1")])

@@ -182,6 +182,46 @@ def test_two_r_workers_serve_two_requests_at_once(tmp_path: Path) -> None:
     assert elapsed < 1.8, f"two 1 s requests took {elapsed:.2f} s"
 
 
+def test_r_script_reads_the_multi_model_layout(tmp_path: Path) -> None:
+    """The seed's multiple-model example: $AZUREML_MODEL_DIR/<name>/<version>/model.rds."""
+    scoring = tmp_path / "scoring"
+    scoring.mkdir()
+    (scoring / "score.R").write_text(
+        textwrap.dedent(
+            """
+            init <- function() {
+              root <- Sys.getenv("AZUREML_MODEL_DIR")
+              first <- readRDS(file.path(root, "accidents", "1", "model.rds"))
+              second <- readRDS(file.path(root, "accidents", "2", "model.rds"))
+              function(data) {
+                vars <- as.data.frame(jsonlite::fromJSON(data))
+                jsonlite::toJSON(list(
+                  v1 = as.numeric(predict(first, vars, type = "response") * 100),
+                  v2 = as.numeric(predict(second, vars, type = "response") * 100)
+                ), digits = NA)
+              }
+            }
+            """
+        )
+    )
+    model = str(EXAMPLE / "model")
+    args = [str(scoring), "--entry-script", "score.R"]
+    args += ["--model", f"accidents:1={model}", "--model", f"accidents:2={model}"]
+    server = Served(args, tmp_path / "serve.log")
+    try:
+        server.wait_ready()
+        response = httpx.post(server.url + "/score", json=[SEED_RECORD], timeout=30)
+    finally:
+        server.stop()
+    assert response.status_code == 200, response.text
+    coefficients = exported_coefficients(EXAMPLE / "model" / "model.rds")
+    expected = logistic_percent(coefficients, SEED_RECORD)
+    assert response.json() == {
+        "v1": [pytest.approx(expected, rel=1e-9)],
+        "v2": [pytest.approx(expected, rel=1e-9)],
+    }
+
+
 def test_r_workers_exit_when_the_server_is_killed(tmp_path: Path) -> None:
     scoring = tmp_path / "scoring"
     scoring.mkdir()

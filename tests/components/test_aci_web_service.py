@@ -230,3 +230,9 @@ def test_key_rotation_changes_only_the_secure_env_and_its_consumer() -> None:
     assert all(".secureValue" in path for path in updated["accidents-group"])
     assert updated["accidents-health"] == ("key",)
     assert assert_only_secret(after, "q" * 24) == 2
+
+
+def test_secondary_key_rotation_changes_only_the_container_group() -> None:
+    updated = diff({}, {"secondary_key": "secondary-" + "r" * 22})
+    assert set(updated) == {"accidents-group"}
+    assert all(".secureValue" in path for path in updated["accidents-group"])

@@ -8,6 +8,7 @@ Prints a table and writes ``benchmarks/results/latest.{json,md}`` (plus a timest
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
@@ -62,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per level")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per level")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measurements per level, taken in turns (median)"
+    )
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
         "--startup-runs", type=int, default=3, help="mlws start-ups timed (0 skips)"
@@ -79,6 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"unknown model {model!r}; choose from {', '.join(MODEL_NAMES)}")
     if not args.concurrency or min(args.concurrency) < 1:
         parser.error("--concurrency needs positive integers")
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
     if args.duration < 1 or args.warmup < 0:
         parser.error("--duration must be >= 1 and --warmup >= 0")
     return args
@@ -120,11 +126,69 @@ def _count_lines(path: Path) -> int:
         return sum(1 for _ in handle)
 
 
+def _measure_level(
+    system: str,
+    model: BenchModel,
+    spec: Launch,
+    concurrency: int,
+    args: argparse.Namespace,
+    body_file: Path,
+) -> Row:
+    """Warm up, then measure one concurrency level of a running server."""
+    per_request = system == "rscript"
+    # One Rscript per request manages a few requests a second: no warm-up (nothing to warm, and
+    # abandoned warm-up requests would still queue ahead), and long enough for c64 to complete.
+    warmup = 0.0 if per_request else args.warmup
+    duration = max(args.duration, 20.0, 0.75 * concurrency) if per_request else args.duration
+    timeout_s = 60.0 if model.language == "r" else 5.0
+
+    def load_for(seconds: float) -> WrkResult:
+        return run_wrk(
+            spec.url,
+            body_file=body_file,
+            connections=concurrency,
+            duration_s=seconds,
+            threads=args.wrk_threads,
+            timeout_s=timeout_s,
+            authorization=spec.authorization,
+        )
+
+    if warmup > 0:
+        load_for(warmup)
+    load = _load1()
+    pgid = spec.server.process.pid if spec.server.process else 0
+    cpu_before = group_cpu_seconds(pgid)
+    result = load_for(duration)
+    cpu = group_cpu_seconds(pgid) - cpu_before
+    row = Row(
+        system,
+        model.name,
+        concurrency,
+        round(result.rps, 1),
+        round(result.p50_ms, 3),
+        round(result.p99_ms, 3),
+        result.errors,
+        round(load, 2),
+        cpu_us=round(cpu / result.requests * 1e6, 1) if result.requests else 0.0,
+    )
+    log(
+        f"  {system}/{model.name} c{concurrency}: {row.rps:,.0f} req/s, "
+        f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, errors {row.errors}, "
+        f"{row.cpu_us:.0f} CPU µs/req, load {load:.1f}"
+    )
+    return row
+
+
 def bench_server(
     system: str, model: BenchModel, args: argparse.Namespace
 ) -> tuple[list[Row], ServerStats]:
-    """All concurrency levels of one system serving one model."""
+    """All concurrency levels of one system serving one model.
+
+    The one-Rscript-per-request baseline gets a fresh server per level: requests wrk abandons at
+    the end of a level would otherwise keep its few R slots busy into the next one.
+    """
     rows: list[Row] = []
+    stats = ServerStats(system, model.name, None)
 
     def failed(note: str) -> tuple[list[Row], ServerStats]:
         log(f"  {system}/{model.name} FAILED: {note.splitlines()[0] if note else ''}")
@@ -133,70 +197,113 @@ def bench_server(
             for c in args.concurrency
             if not any(r.concurrency == c for r in rows)
         )
-        return rows, ServerStats(system, model.name, None, note=note[:2000])
+        stats.note = note[:2000]
+        return rows, stats
 
-    try:
-        spec = launch(system, model, BUILD_DIR, log)
-    except (RuntimeError, OSError) as exc:
-        return failed(f"setup: {exc}")
-    timeout_s = 30.0 if model.language == "r" else 5.0
-    stats = ServerStats(system, model.name, None)
-    body_file = BUILD_DIR / "bodies" / f"{system}-{model.name}.json"
-    body_file.parent.mkdir(parents=True, exist_ok=True)
-    body_file.write_bytes(spec.body)
-    try:
-        with running(spec.server) as ready_s:
-            stats.ready_s = ready_s
-            log(f"  {system}/{model.name} ready in {ready_s:.2f} s")
-            verify(spec, model)
-            for concurrency in args.concurrency:
-
-                def load_for(seconds: float, connections: int = concurrency) -> WrkResult:
-                    return run_wrk(
-                        spec.url,
-                        body_file=body_file,
-                        connections=connections,
-                        duration_s=seconds,
-                        threads=args.wrk_threads,
-                        timeout_s=timeout_s,
-                        authorization=spec.authorization,
-                    )
-
-                if args.warmup > 0:
-                    load_for(args.warmup)
-                # One Rscript per request manages a few requests a second: give it long enough
-                # that the c64 level completes more than a handful.
-                duration = max(args.duration, 20.0) if system == "rscript" else args.duration
-                load = _load1()
-                pgid = spec.server.process.pid if spec.server.process else 0
-                cpu_before = group_cpu_seconds(pgid)
-                result = load_for(duration)
-                cpu = group_cpu_seconds(pgid) - cpu_before
-                row = Row(
-                    system,
-                    model.name,
-                    concurrency,
-                    round(result.rps, 1),
-                    round(result.p50_ms, 3),
-                    round(result.p99_ms, 3),
-                    result.errors,
-                    round(load, 2),
-                    cpu_us=round(cpu / result.requests * 1e6, 1) if result.requests else 0.0,
-                )
-                rows.append(row)
-                log(
-                    f"  {system}/{model.name} c{concurrency}: {row.rps:,.0f} req/s, "
-                    f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, errors {row.errors}, "
-                    f"{row.cpu_us:.0f} CPU µs/req, load {load:.1f}"
-                )
-            if spec.metrics_url is not None:
-                status, _ = http("GET", spec.metrics_url, headers=_auth(spec))
-                stats.metrics_ok = status == 200
-    except (ServerError, WrongAnswer, WrkError, OSError, ValueError) as exc:
-        return failed(f"{type(exc).__name__}: {exc}")
-    if system.startswith("mlws"):
-        stats.log_lines = _count_lines(spec.server.log_file)
+    groups = [[c] for c in args.concurrency] if system == "rscript" else [args.concurrency]
+    for levels in groups:
+        try:
+            spec = launch(system, model, BUILD_DIR, log)
+        except (RuntimeError, OSError) as exc:
+            return failed(f"setup: {exc}")
+        body_file = BUILD_DIR / "bodies" / f"{system}-{model.name}.json"
+        body_file.parent.mkdir(parents=True, exist_ok=True)
+        body_file.write_bytes(spec.body)
+        try:
+            with running(spec.server) as ready_s:
+                if stats.ready_s is None:
+                    stats.ready_s = ready_s
+                    log(f"  {system}/{model.name} ready in {ready_s:.2f} s")
+                verify(spec, model)
+                for concurrency in levels:
+                    rows.append(_measure_level(system, model, spec, concurrency, args, body_file))
+                if spec.metrics_url is not None:
+                    status, _ = http("GET", spec.metrics_url, headers=_auth(spec))
+                    stats.metrics_ok = status == 200
+        except (ServerError, WrongAnswer, WrkError, OSError, ValueError) as exc:
+            return failed(f"{type(exc).__name__}: {exc}")
+        if system.startswith("mlws"):
+            stats.log_lines = _count_lines(spec.server.log_file)
     return rows, stats
+
+
+def median_row(rounds: list[Row]) -> Row:
+    """One row for several rounds of a level: the round with the median req/s, with the errors of
+    all rounds added up (a failure in any round is kept)."""
+    failed = [r for r in rounds if r.note]
+    if failed:
+        return failed[0]
+    ordered = sorted(rounds, key=lambda r: r.rps)
+    middle = ordered[len(ordered) // 2]
+    return replace(middle, errors=sum(r.errors for r in rounds))
+
+
+def bench_model(
+    model: BenchModel, systems: list[str], args: argparse.Namespace
+) -> tuple[list[Row], list[ServerStats]]:
+    """Every system serving ``model``, measured in turns so they share the machine's noise.
+
+    All servers start first (each checked for a right answer); then for each concurrency level,
+    each round measures every system once, one after the other. A level's figure is its median
+    round. The one-Rscript-per-request baseline runs alone afterwards (see :func:`bench_server`).
+    """
+    rows: list[Row] = []
+    stats: dict[str, ServerStats] = {}
+    specs: dict[str, tuple[Launch, Path]] = {}
+    failures: dict[str, str] = {}
+    rounds: dict[tuple[str, int], list[Row]] = {}
+    together = [s for s in systems if s != "rscript"]
+    with contextlib.ExitStack() as stack:
+        for system in together:
+            stats[system] = ServerStats(system, model.name, None)
+            try:
+                spec = launch(system, model, BUILD_DIR, log)
+                body_file = BUILD_DIR / "bodies" / f"{system}-{model.name}.json"
+                body_file.parent.mkdir(parents=True, exist_ok=True)
+                body_file.write_bytes(spec.body)
+                ready_s = stack.enter_context(running(spec.server))
+                stats[system].ready_s = ready_s
+                log(f"  {system}/{model.name} ready in {ready_s:.2f} s")
+                verify(spec, model)
+                specs[system] = (spec, body_file)
+            except (RuntimeError, ServerError, WrongAnswer, OSError, ValueError) as exc:
+                failures[system] = f"{type(exc).__name__}: {exc}"
+                log(f"  {system}/{model.name} FAILED: {failures[system].splitlines()[0]}")
+        for concurrency in args.concurrency:
+            for _ in range(args.rounds):
+                for system, (spec, body_file) in specs.items():
+                    if system in failures:
+                        continue
+                    try:
+                        row = _measure_level(system, model, spec, concurrency, args, body_file)
+                    except (WrkError, OSError) as exc:
+                        failures[system] = f"{type(exc).__name__}: {exc}"
+                        log(f"  {system}/{model.name} FAILED: {failures[system].splitlines()[0]}")
+                        continue
+                    rounds.setdefault((system, concurrency), []).append(row)
+        for system, (spec, _) in specs.items():
+            if spec.metrics_url is not None:
+                with contextlib.suppress(OSError):
+                    status, _ = http("GET", spec.metrics_url, headers=_auth(spec))
+                    stats[system].metrics_ok = status == 200
+    for system in together:
+        note = failures.get(system, "")
+        stats[system].note = note[:2000]
+        if system.startswith("mlws") and system in specs:
+            stats[system].log_lines = _count_lines(specs[system][0].server.log_file)
+        for concurrency in args.concurrency:
+            measured = rounds.get((system, concurrency))
+            if measured:
+                rows.append(median_row(measured))
+            else:
+                first = note.splitlines()[0][:200] if note else "not measured"
+                rows.append(Row(system, model.name, concurrency, 0.0, 0.0, 0.0, 0, _load1(), first))
+    if "rscript" in systems:
+        log(f"rscript serving {model.name}")
+        more, rscript_stats = bench_server("rscript", model, args)
+        rows += more
+        stats["rscript"] = rscript_stats
+    return rows, [stats[s] for s in systems if s in stats]
 
 
 def _auth(spec: Launch) -> dict[str, str]:
@@ -299,13 +406,11 @@ def main(argv: list[str] | None = None) -> int:
             ready_s, startup_times, problem = measure_startup(args.startup_runs)
             log(f"mlws start-up (no-op init): {startup_times} {problem}")
         for model in models:
-            for system in args.systems:
-                if model.language not in SYSTEMS[system].languages:
-                    continue
-                log(f"{system} serving {model.name}")
-                new_rows, stats = bench_server(system, model, args)
-                rows += new_rows
-                servers.append(stats)
+            systems = [s for s in args.systems if model.language in SYSTEMS[s].languages]
+            log(f"{model.name}: {', '.join(systems)}")
+            new_rows, new_stats = bench_model(model, systems, args)
+            rows += new_rows
+            servers += new_stats
     except KeyboardInterrupt:
         log("interrupted; servers stopped, writing what was measured")
 
@@ -319,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t.verdict():>12}  {t.name}: {value} (goal {t.goal})")
     write_results(args, info, rows, servers, targets, ready_s, startup_times, skipped)
     return 0 if rows and all(r.errors == 0 and not r.note for r in rows) else 1
+
+
+def _loads(value: object) -> str:
+    if isinstance(value, tuple | list):
+        return " / ".join(f"{float(v):.2f}" for v in value)
+    return str(value)
 
 
 def write_results(
@@ -342,6 +453,7 @@ def write_results(
             "concurrency": args.concurrency,
             "duration_s": args.duration,
             "warmup_s": args.warmup,
+            "rounds": args.rounds,
             "wrk_threads": args.wrk_threads,
         },
         "descriptions": {name: SYSTEMS[name].description for name in args.systems},
@@ -357,8 +469,8 @@ def write_results(
     lines = [
         f"Measured {info['date']} on {info['cpus']} CPUs ({info['platform']}), "
         f"commit {info['commit']}, wrk {args.wrk_threads} thread(s), {args.duration:g} s per "
-        f"level after {args.warmup:g} s warm-up. Load average start {info['loadavg_start']}, "
-        f"end {info['loadavg_end']}.",
+        f"level after {args.warmup:g} s warm-up, median of {args.rounds} round(s) taken in turns. "
+        f"Load average start {_loads(info['loadavg_start'])}, end {_loads(info['loadavg_end'])}.",
         "",
         "Systems: " + "; ".join(f"**{n}**: {SYSTEMS[n].description}" for n in args.systems),
         "",

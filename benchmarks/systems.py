@@ -25,6 +25,7 @@ SERVERS_DIR = Path(__file__).resolve().parent / "servers"
 MLWS_WORKERS = 2
 BATCH_MAX_SIZE = 32
 BATCH_MAX_WAIT_MS = 2.0
+QUEUE_WAIT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,9 @@ def _mlws(system: str, model: BenchModel, build_dir: Path, log_dir: Path) -> Lau
         "MLWS_AUTH_MODE": "key",
         "MLWS_PRIMARY_KEY": key,
         "MLWS_LOG_LEVEL": "info",
+        # The other servers queue without limit (gunicorn's backlog, uvicorn's): let mlws queue
+        # too rather than shed load with 503s after its default 500 ms wait (Azure ML's).
+        "MLWS_MAX_REQUEST_WAIT_MS": str(QUEUE_WAIT_MS),
     }
     if batch:
         env["MLWS_BATCH_MAX_SIZE"] = str(BATCH_MAX_SIZE)

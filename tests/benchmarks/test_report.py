@@ -68,3 +68,14 @@ def test_markdown_table_has_one_line_per_row() -> None:
     assert len(body) == len(ROWS)
     assert "| azmlinfsrv | 16 | 2,000 | 1.00 | 30.00 | 0 | 0.17x | 0 | 1.5 |" in md
     assert "| target |" in targets_markdown(evaluate_targets(ROWS, None))
+
+
+def test_median_row_takes_middle_round_and_adds_errors() -> None:
+    from benchmarks.run import median_row
+
+    rounds = [_row("mlws", 900, errors=1), _row("mlws", 1200), _row("mlws", 1000, errors=2)]
+    row = median_row(rounds)
+    assert row.rps == 1000
+    assert row.errors == 3
+    failed = Row("mlws", "ridge", 16, 0.0, 0.0, 0.0, 0, 1.0, "boom")
+    assert median_row([*rounds, failed]).note == "boom"

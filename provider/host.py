@@ -29,14 +29,14 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 import grpc.aio
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, struct_pb2
 from mlws.components import health_gate
 from mlws.components._package import PACKAGE
 from mlws.provider.health_gate_resource import HealthGateResource
 from mlws.provider.local_process_resource import LocalProcessServiceResource
 from mlws.provider.resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.schema import component_secrets, mark_component_secrets, merge_resources
-from mlws.provider.wire import decode, encode, to_camel
+from mlws.provider.wire import Props, decode, encode, to_camel
 from pulumi import ComponentResource
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.server import ProviderServicer
@@ -244,7 +244,8 @@ class MlwsServicer(ProviderServicer):
         return Operation(name=urn.split("::")[-1], preview=preview, cancel=self.cancel_event)
 
     @staticmethod
-    def _state(resource: CustomResource, state: dict[str, Any], given: Any) -> Any:
+    def _state(resource: CustomResource, state: dict[str, Any], given: Props) -> struct_pb2.Struct:
+        """The state to return: inputs that came secret, and the resource's secrets, stay secret."""
         secret = set(given.secret) | set(resource.secret_fields)
         return encode(state, secret & set(state))
 

@@ -209,3 +209,34 @@ def test_rotate_takes_the_folder_once(project: Path) -> None:
         "keys", "rotate", str(project), "--stack-dir", str(project / "x"), "--key", "primary"
     )
     assert_one_line_error(result, "give the project folder once")
+
+
+def _example_stacks() -> list[Path]:
+    examples = Path(__file__).parents[2] / "examples"
+    return sorted(
+        path
+        for path in examples.glob("*/Pulumi.*.yaml")
+        if PRIMARY_KEY_ROTATION in path.read_text(encoding="utf-8")
+    )
+
+
+@pytest.mark.parametrize(
+    "stack", _example_stacks() or [None], ids=lambda p: f"{p.parent.name}/{p.name}" if p else "none"
+)
+@pytest.mark.parametrize("which", ["primary", "secondary"])
+def test_rotate_on_the_bundled_examples(stack: Path | None, which: str, tmp_path: Path) -> None:
+    """The examples follow the contract: rotating changes one line and their program reads it."""
+    if stack is None:
+        pytest.skip("no example stack has a rotation trigger yet")
+    import shutil
+
+    project = tmp_path / stack.parent.name
+    shutil.copytree(stack.parent, project)
+    before = (project / stack.name).read_text()
+    name = stack.name.removeprefix("Pulumi.").removesuffix(".yaml")
+    result = run_cli("keys", "rotate", str(project), "--key", which, "--stack", name)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""  # no "program never reads the trigger" warning
+    changed = _changed_lines(before, (project / stack.name).read_text())
+    assert len(changed) == 1
+    assert f"{which}KeyRotation" in changed[0][1]

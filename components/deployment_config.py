@@ -113,6 +113,14 @@ class DeploymentConfig(BaseModel):
                 raise ValueError(f"must be JSON text: {error}") from None
         return value
 
+    def as_args(self) -> dict[str, Any]:
+        """The settings given explicitly, as component args (``{"image": ..., **cfg.as_args()}``).
+
+        Lets a program mirror Azure ML (``AksDeploymentConfig(cpu_cores=1, memory_gb=1)`` like
+        ``aks_webservice_deployment_config(cpu_cores=1, memory_gb=1)``) and fail early.
+        """
+        return self.model_dump(exclude_unset=True)
+
     @property
     def auth_mode(self) -> AuthMode:
         """How callers authenticate: ``token``, ``key`` or ``none``."""
@@ -418,7 +426,13 @@ def parse_config(
         contradictions = getattr(model, "contradictions", None)
         if contradictions is not None:  # reported even when a field is invalid by itself
             found += contradictions(config)
-    unique = list(dict.fromkeys(found))
+    defaulted = {k for k in (defaults or {}) if k not in args}
+    unique = [
+        Problem(p.field, f"{p.message} (the default; set {p.field} explicitly)")
+        if p.field in defaulted
+        else p
+        for p in dict.fromkeys(found)
+    ]
     if unique:
         raise ConfigError(subject, unique)
     return spec

@@ -212,3 +212,18 @@ def test_secret_env_names_follow_auth_mode() -> None:
     assert secret_env_names(aks(token_auth_enabled=True)) == {"token_secret": "MLWS_TOKEN_SECRET"}
     assert secret_env_names(aci()) == {}
     assert not any("KEY" in name for name in runtime_env(aks(), port=1))
+
+
+def test_as_args_mirrors_the_azure_ml_call() -> None:
+    config = AksDeploymentConfig(cpu_cores=1, memory_gb=1, token_auth_enabled=True)
+    assert config.as_args() == {"cpu_cores": 1, "memory_gb": 1, "token_auth_enabled": True}
+    again = parse_config(
+        AksDeploymentConfig, config.as_args(), subject="x", defaults={"service_name": "a"}
+    )
+    assert again.auth_mode == "token"
+
+
+def test_defaulted_service_name_problem_says_so() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(AksDeploymentConfig, {}, subject="x", defaults={"service_name": "Bad_Name"})
+    assert "set service_name explicitly" in str(error.value)

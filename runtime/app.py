@@ -14,12 +14,14 @@ during a slow model load; ``/ready`` and ``/score`` answer 503 until it finishes
 script's error is logged and ``on_init_failure`` is called (the server then exits non-zero).
 
 Scoring goes through :attr:`ScoringApp.submit`, a function taking a :class:`ScoreRequest` and
-returning an ``asyncio.Future`` of the :class:`ScoreResult`. By default it runs
-``EntryScript.score`` in a thread pool sized to the concurrency cap. **Batching hook:** a
-micro-batcher replaces ``app.submit`` (in an :attr:`ScoringApp.on_ready` callback, or right after
-construction) with its own function that queues requests and resolves their futures from one
-``EntryScript.score_batch`` call; the app keeps applying the concurrency cap, the queue wait, the
-scoring timeout and error mapping around whatever ``submit`` returns.
+returning an ``asyncio.Future`` of the :class:`ScoreResult`. By default it hands
+``EntryScript.score`` to the :class:`ScoringExecutor` (the concurrency cap, queue wait and scoring
+timeout). **Batching hook:** with ``batch_max_size`` > 0 and a script with a batch form,
+``_install_batcher`` replaces ``submit`` with a :class:`~mlws.runtime.batching.MicroBatcher`
+whose batch calls (``EntryScript.score_batch``) go through the same executor. Anything else that
+wants to stand between a request and the script replaces ``app.submit`` the same way (right after
+construction, or in an :attr:`ScoringApp.on_ready` callback); the app maps whatever the future
+raises to a status and writes the log line and metrics.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -56,6 +58,9 @@ from mlws.runtime.metrics import Metrics
 from mlws.runtime.python_script import is_json_content_type, json_error
 from mlws.runtime.settings import RuntimeSettings
 from mlws.runtime.swagger import SwaggerDocs, SwaggerError
+
+if TYPE_CHECKING:
+    from mlws.runtime.batching import MicroBatcher
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -195,6 +200,8 @@ class ScoringApp:
         self.submit: Submit = self._submit_to_executor
         #: The scoring threads (created at start-up); a batcher may submit its batch calls here.
         self.executor: ScoringExecutor | None = None
+        #: The micro-batcher when batching is on (``batch_max_size`` > 0 and a batch form).
+        self.batcher: MicroBatcher | None = None
         self._max_bytes = settings.max_request_bytes
         self._strict = settings.strict_json
         self._auth_metrics = settings.metrics_auth
@@ -247,6 +254,8 @@ class ScoringApp:
         with contextlib.suppress(OSError):
             self.metrics.flush()
         self.access_log.flush()
+        if self.batcher is not None:
+            self.batcher.close()
         if self.executor is not None:
             self.executor.shutdown()
         if self.script is not None and self.ready:
@@ -297,6 +306,8 @@ class ScoringApp:
 
     def _init_finished(self, error: EntryScriptError | None) -> None:
         if error is None:
+            if self.settings.batch_max_size > 0:
+                self._install_batcher()
             self.ready = True
             logger.info("ready: serving %s", self.settings.entry_script_path)
             for callback in self.on_ready:
@@ -305,6 +316,41 @@ class ScoringApp:
         self._report_failure(error)
         if self.on_init_failure is not None:
             self.on_init_failure(error)
+
+    def _install_batcher(self) -> None:
+        """Micro-batching (``batch_max_size`` > 0): put a batcher in front of the executor."""
+        script = self.script
+        assert script is not None
+        assert self.executor is not None
+        if not script.supports_batch:
+            logger.warning(
+                "MLWS_BATCH_MAX_SIZE is set but %s has no batch form (run_batch): not batching",
+                self.settings.entry_script_path,
+            )
+            return
+        from mlws.runtime.batching import MicroBatcher
+
+        def score_batch(requests: list[ScoreRequest]) -> Sequence[ScoreResult | BaseException]:
+            outcomes = script.score_batch(requests)
+            if outcomes is None:
+                raise RuntimeError("the entry script has no batch form")
+            return outcomes
+
+        self.batcher = MicroBatcher(
+            score_batch,
+            script.score,
+            max_size=self.settings.batch_max_size,
+            max_wait_ms=self.settings.batch_max_wait_ms,
+            slots=self.settings.max_concurrent_requests,
+            run=self.executor.submit,
+            loop=self._loop,
+        )
+        self.submit = self.batcher.submit
+        logger.info(
+            "micro-batching: up to %d requests per batch, waiting at most %s ms",
+            self.settings.batch_max_size,
+            self.settings.batch_max_wait_ms,
+        )
 
     def _report_failure(self, error: EntryScriptError) -> None:
         self.init_error = error

@@ -512,3 +512,32 @@ def test_body_checks_never_crash(body: bytes) -> None:
 @given(st.binary(max_size=200))
 def test_any_query_string_becomes_a_json_object(query: bytes) -> None:
     assert isinstance(json.loads(_query_as_json(query)), dict)
+
+
+class TestMicroBatching:
+    async def test_concurrent_requests_share_a_batch(self, serve_app: Serve) -> None:
+        app, client = await serve_app("batch", batch_max_size=8, batch_max_wait_ms=50)
+        assert app.batcher is not None
+        responses = await asyncio.gather(
+            *(client.post("/score", content=str(i).encode(), headers=JSON) for i in range(5))
+        )
+        assert [r.status_code for r in responses] == [200] * 5
+        bodies = [r.json() for r in responses]
+        assert [b.get("batched", b.get("single")) for b in bodies] == list(range(5))
+        assert max(b.get("size", 1) for b in bodies) > 1
+        assert app.batcher.batches < 5
+
+    async def test_one_bad_request_fails_alone(self, serve_app: Serve) -> None:
+        _, client = await serve_app("batch", batch_max_size=8, batch_max_wait_ms=50)
+        good, bad = await asyncio.gather(
+            client.post("/score", content=b"1", headers=JSON),
+            client.post("/score", content=b'"bad"', headers=JSON),
+        )
+        assert good.status_code == 200
+        assert bad.status_code == 500
+        assert bad.json()["message"] == RUN_FAILED_MESSAGE
+
+    async def test_scripts_without_a_batch_form_are_not_batched(self, serve_app: Serve) -> None:
+        app, client = await serve_app("echo", batch_max_size=8)
+        assert app.batcher is None
+        assert (await client.post("/score", content=b"{}", headers=JSON)).status_code == 200

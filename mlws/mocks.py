@@ -264,11 +264,14 @@ class MlwsMocks(pulumi_mocks.Mocks):
         self.calls: dict[str, CallRule] = {**CALL_RULES, **(calls or {})}
         self.invokes: list[tuple[str, dict[str, Any]]] = []
         """Every invoke seen, as (token, unwrapped args)."""
+        self.registrations: list[tuple[str, str]] = []
+        """Every registration seen, as (type token, name), even from a run that failed."""
 
     def new_resource(
         self, args: pulumi_mocks.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
         """Echo the inputs (secrets stay secret) and add the type's computed outputs."""
+        self.registrations.append((args.typ, args.name))
         state = dict(args.inputs)
         rule = self.outputs.get(args.typ)
         if rule is not None:

@@ -1,0 +1,177 @@
+"""Render the Dockerfile of a scoring image (pure: config in, text out).
+
+The image runs ``python3 -m mlws.runtime`` as a non-root user and listens on
+:data:`~mlws.components.deployment_config.CONTAINER_PORT`. Its layout, inside the build context
+(see :mod:`mlws.components.build_context`) and in the image:
+
+============================  ====================================================
+context                       image
+============================  ====================================================
+``requirements.txt``          the mlws runtime's and the user's pip requirements
+``mlws/``                     ``/opt/mlws/mlws`` (the runtime package, on PYTHONPATH)
+``models/NAME/VERSION/``      ``/var/azureml-app/azureml-models/NAME/VERSION/``
+``app/``                      ``/var/azureml-app`` (the source directory, AML_APP_ROOT)
+============================  ====================================================
+
+Base images: ``python:<version>-slim`` (Debian); R entry scripts add Debian's ``r-base-core`` and
+``r-cran-jsonlite`` (plus ``apt_packages``, plus ``cran_packages`` from CRAN); ``gpu`` uses
+:data:`CUDA_BASE_IMAGE` with Ubuntu's Python in a virtualenv; ``conda_packages`` use
+:data:`CONDA_BASE_IMAGE` (micromamba, conda-forge).
+"""
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlws.components.deployment_config import CONTAINER_PORT
+from mlws.components.inference_config import InferenceConfig, Model
+from mlws.runtime.settings import env_var_name
+
+APP_ROOT = "/var/azureml-app"
+"""The source directory in the image (Azure ML's ``AML_APP_ROOT``)."""
+MODELS_ROOT = f"{APP_ROOT}/azureml-models"
+"""Parent of the ``$MODEL_NAME/$VERSION`` model folders."""
+RUNTIME_ROOT = "/opt/mlws"
+"""Where the mlws runtime package lives (on ``PYTHONPATH``)."""
+CUDA_BASE_IMAGE = "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04"
+"""Default base image with ``gpu``: CUDA 12 runtime + cuDNN on Ubuntu 24.04 (Python 3.12)."""
+CONDA_BASE_IMAGE = "mambaorg/micromamba:1.5.10-bookworm-slim"
+"""Default base image with ``conda_packages``."""
+CRAN_MIRROR = "https://cloud.r-project.org"
+"""CRAN mirror for ``cran_packages``."""
+R_PACKAGES = ("r-base-core", "r-cran-jsonlite")
+"""Debian packages every R image gets."""
+USER_ID = 10001
+"""The unprivileged user the service runs as."""
+
+
+@dataclass(frozen=True)
+class ModelPlacement:
+    """Where one model goes, in the build context and in the image."""
+
+    model: Model
+    """The model."""
+    context_dir: str
+    """Folder in the build context, e.g. ``models/diabetes/3``."""
+    image_dir: str
+    """Folder in the image, e.g. ``/var/azureml-app/azureml-models/diabetes/3``."""
+
+
+def model_placements(models: Sequence[Model]) -> list[ModelPlacement]:
+    """Each model's folder: ``NAME/VERSION`` under ``models/`` and :data:`MODELS_ROOT`."""
+    return [
+        ModelPlacement(
+            model=m,
+            context_dir=f"models/{m.name}/{m.version}",
+            image_dir=f"{MODELS_ROOT}/{m.name}/{m.version}",
+        )
+        for m in models
+    ]
+
+
+def model_dir(models: Sequence[Model]) -> str | None:
+    """``AZUREML_MODEL_DIR``: the model's folder with one model, the parent with several."""
+    if not models:
+        return None
+    if len(models) == 1:
+        return model_placements(models)[0].image_dir
+    return MODELS_ROOT
+
+
+def base_image(config: InferenceConfig) -> str:
+    """The ``FROM`` image: explicit, conda, CUDA or ``python:<version>-slim``."""
+    if config.base_image:
+        return config.base_image
+    if config.conda_packages:
+        return CONDA_BASE_IMAGE
+    if config.gpu:
+        return CUDA_BASE_IMAGE
+    return f"python:{config.python_version}-slim"
+
+
+def image_env(config: InferenceConfig, models: Sequence[Model]) -> dict[str, str]:
+    """Environment baked into the image: the runtime contract plus the user's variables."""
+    env = dict(sorted(config.environment_variables.items()))
+    env.update(
+        {
+            env_var_name("source_directory"): APP_ROOT,
+            env_var_name("entry_script"): config.entry_script,
+            env_var_name("host"): "0.0.0.0",  # noqa: S104 - a container is reached via its port
+            env_var_name("port"): str(CONTAINER_PORT),
+        }
+    )
+    directory = model_dir(models)
+    if directory is not None:
+        env[env_var_name("model_dir")] = directory
+    return env
+
+
+def _apt_install(packages: Sequence[str]) -> str:
+    names = " ".join(sorted(set(packages)))
+    return (
+        "RUN apt-get update \\\n"
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
+        f" {names} \\\n"
+        " && rm -rf /var/lib/apt/lists/*"
+    )
+
+
+def _cran_install(packages: Sequence[str]) -> str:
+    vector = ", ".join(json.dumps(p) for p in sorted(set(packages)))
+    script = (
+        f"pkgs <- c({vector}); "
+        f"install.packages(pkgs, repos = {json.dumps(CRAN_MIRROR)}); "
+        "for (p in pkgs) library(p, character.only = TRUE)"
+    )
+    return f"RUN Rscript -e {shlex.quote(script)}"
+
+
+def _env_lines(env: dict[str, str]) -> list[str]:
+    return [f"ENV {name}={json.dumps(value)}" for name, value in env.items()]
+
+
+def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:
+    """The Dockerfile text for ``config`` and ``models`` (same inputs, same text)."""
+    image = base_image(config)
+    is_r = config.script_language == "r"
+    apt = [*config.apt_packages, *(R_PACKAGES if is_r else ())]
+    lines = [
+        "# syntax=docker/dockerfile:1",
+        "# Generated by mlws: do not edit; change the ScoringImage inputs instead.",
+        f"FROM {image}",
+        "USER root",
+        "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 "
+        "PIP_DISABLE_PIP_VERSION_CHECK=1 HOME=/tmp",
+    ]
+    if config.conda_packages:
+        specs = " ".join(shlex.quote(p) for p in config.conda_packages)
+        lines += [
+            f"RUN micromamba install -y -n base -c conda-forge python={config.python_version} "
+            f"pip {specs} \\\n && micromamba clean --all --yes",
+            "ENV PATH=/opt/conda/bin:$PATH",
+        ]
+    if config.gpu and not config.base_image:
+        apt += ["python3", "python3-venv"]
+    if apt:
+        lines.append(_apt_install(apt))
+    if config.gpu and not config.base_image:
+        lines += ["RUN python3 -m venv /opt/venv", "ENV PATH=/opt/venv/bin:$PATH"]
+    if is_r and config.cran_packages:
+        lines.append(_cran_install(config.cran_packages))
+    lines += [
+        f"COPY requirements.txt {RUNTIME_ROOT}/requirements.txt",
+        f"RUN python3 -m pip install -r {RUNTIME_ROOT}/requirements.txt",
+        f"COPY mlws {RUNTIME_ROOT}/mlws",
+    ]
+    if models:
+        lines.append(f"COPY models {MODELS_ROOT}")
+    lines += [f"COPY app {APP_ROOT}", f"ENV PYTHONPATH={RUNTIME_ROOT}"]
+    lines += _env_lines(image_env(config, models))
+    lines += [
+        f"WORKDIR {APP_ROOT}",
+        f"USER {USER_ID}:{USER_ID}",
+        f"EXPOSE {CONTAINER_PORT}",
+        'ENTRYPOINT ["python3", "-m", "mlws.runtime"]',
+    ]
+    return "\n".join(lines) + "\n"

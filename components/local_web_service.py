@@ -1,0 +1,276 @@
+"""``LocalWebService``: a scoring image run as a container on the local Docker engine.
+
+The seed's ``local_webservice_deployment_config(port = 8890)`` as a Pulumi component: one
+``pulumi-docker`` ``Container`` publishing the runtime's port on ``port`` (bound to 127.0.0.1 by
+default), the runtime's settings as environment variables (keys and token secret as a secret),
+a Docker health check on ``/live``, and by default a ``HealthGate`` that makes ``pulumi up`` wait
+until the service is ready and answers ``sample_request``. GPU inference is rejected, as in
+Azure ML: only AKS serves GPUs.
+"""
+
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Required, TypedDict
+
+import pulumi
+import pulumi_docker as docker
+from mlws.components._package import type_token
+from mlws.components.deployment_config import (
+    CONTAINER_PORT,
+    DeploymentConfig,
+    parse_config,
+    runtime_env,
+    secret_env_names,
+)
+from mlws.components.errors import Problem
+from mlws.components.health_gate import HealthGate, HealthGateArgs
+from pydantic import Field
+
+_CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
+_IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
+
+
+class LocalWebServiceArgs(TypedDict, total=False):
+    """Inputs of :class:`LocalWebService`: the image, keys, and the local deployment settings."""
+
+    image: Required[pulumi.Input[str]]
+    """Image to run (``ScoringImage.image_ref``)."""
+    primary_key: pulumi.Input[str]
+    """Primary service key (``ServiceKeys.primary_key``); required when ``auth_enabled``."""
+    secondary_key: pulumi.Input[str]
+    """Secondary service key (``ServiceKeys.secondary_key``)."""
+    token_secret: pulumi.Input[str]
+    """Token signing secret (``ServiceKeys.token_secret``); required when ``token_auth_enabled``."""
+    port: int
+    """Host port of the service (default 8890, as ``local_webservice_deployment_config``)."""
+    host_ip: str
+    """Host address the port is bound to (default ``127.0.0.1``; ``0.0.0.0`` exposes it)."""
+    container_name: str
+    """Docker container name (default ``mlws-<name>``)."""
+    auth_enabled: bool
+    """Key auth (default off, as for Azure ML local services)."""
+    token_auth_enabled: bool
+    """Token (JWT) auth with ``token_secret`` (default off)."""
+    cpu_cores: float
+    """CPU limit in cores (default: no limit)."""
+    memory_gb: float
+    """Memory limit in GB (default: no limit)."""
+    gpu_cores: int
+    """Must stay 0: GPU inference needs Azure Kubernetes Service."""
+    scoring_timeout_ms: int
+    """Scoring calls taking longer get 504 (default 60000)."""
+    replica_max_concurrent_requests: int
+    """Requests scored at once (default 1)."""
+    max_request_wait_time: int
+    """Milliseconds a request may queue before 503 (default 500)."""
+    period_seconds: int
+    """Docker health check interval in seconds (default 10)."""
+    initial_delay_seconds: int
+    """Docker health check start period in seconds (default 310)."""
+    timeout_seconds: int
+    """Docker health check timeout in seconds (default 2)."""
+    success_threshold: int
+    """Accepted for symmetry with AKS; Docker health checks have no success threshold."""
+    failure_threshold: int
+    """Failed health checks before the container counts as unhealthy (default 3)."""
+    tags: dict[str, str]
+    """Docker labels of the container."""
+    environment_variables: dict[str, str]
+    """Extra environment variables (not for secrets: use the key inputs)."""
+    health_check: bool
+    """Wait in ``pulumi up`` until the service answers (default on)."""
+    sample_request: str
+    """JSON body the health check POSTs (none: readiness only)."""
+    health_check_timeout_seconds: float
+    """How long the health check waits (default 600)."""
+
+
+#: Args that are resource references rather than settings.
+REFERENCES = frozenset({"image", "primary_key", "secondary_key", "token_secret"})
+
+
+class LocalDeploymentConfig(DeploymentConfig):
+    """Local Docker settings (Azure ML's ``local_webservice_deployment_config``)."""
+
+    target: ClassVar[str] = "local Docker"
+
+    port: int = Field(default=8890, ge=1, le=65535, description="Host port.")
+    host_ip: str = Field(default="127.0.0.1", description="Host address the port is bound to.")
+    container_name: str | None = Field(default=None, description="Docker container name.")
+    environment_variables: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables."
+    )
+
+    @classmethod
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        """Local: no GPU; a valid IPv4 bind address and container name."""
+        problems = super().contradictions(raw)
+        gpu = raw.get("gpu_cores")
+        if isinstance(gpu, int | float) and gpu > 0:
+            problems.append(
+                Problem("gpu_cores", "GPU inference is only available on Azure Kubernetes Service")
+            )
+        host_ip = raw.get("host_ip")
+        if isinstance(host_ip, str):
+            match = _IPV4.fullmatch(host_ip)
+            if match is None or any(int(part) > 255 for part in match.groups()):
+                problems.append(Problem("host_ip", f"{host_ip!r} is not an IPv4 address"))
+        name = raw.get("container_name")
+        if isinstance(name, str) and not _CONTAINER_NAME.fullmatch(name):
+            problems.append(
+                Problem("container_name", "use letters, digits, '_', '.' or '-' (Docker names)")
+            )
+        return problems
+
+    @property
+    def public_host(self) -> str:
+        """Host clients connect to: the bind address, or 127.0.0.1 when bound to every address."""
+        return "127.0.0.1" if self.host_ip == "0.0.0.0" else self.host_ip  # noqa: S104
+
+    @property
+    def base_url(self) -> str:
+        """``http://<host>:<port>``."""
+        return f"http://{self.public_host}:{self.port}"
+
+
+def reference_problems(args: LocalWebServiceArgs) -> list[Problem]:
+    """Missing references for the chosen auth mode (known at preview: presence only)."""
+    problems = []
+    if args.get("image") is None:
+        problems.append(Problem("image", "required"))
+    if args.get("auth_enabled") is True and args.get("primary_key") is None:
+        problems.append(Problem("primary_key", "required when auth_enabled (ServiceKeys)"))
+    if args.get("token_auth_enabled") is True and args.get("token_secret") is None:
+        problems.append(Problem("token_secret", "required when token_auth_enabled (ServiceKeys)"))
+    return problems
+
+
+def parse_local_config(name: str, args: LocalWebServiceArgs) -> LocalDeploymentConfig:
+    """Validate ``args``; all problems at once as :class:`~mlws.components.errors.ConfigError`."""
+    return parse_config(
+        LocalDeploymentConfig,
+        args,
+        subject=f"LocalWebService {name!r}",
+        references=REFERENCES,
+        defaults={"container_name": f"mlws-{name}"},
+        problems=reference_problems(args),
+    )
+
+
+def plain_env(config: LocalDeploymentConfig) -> dict[str, str]:
+    """The container's non-secret environment: runtime settings, then the user's variables."""
+    return {**config.environment_variables, **runtime_env(config, port=CONTAINER_PORT)}
+
+
+def env_list(plain: Mapping[str, str], secrets: Mapping[str, str]) -> list[str]:
+    """Docker's ``KEY=value`` list, sorted by name (secret values included: mark it secret)."""
+    merged = {**plain, **secrets}
+    return [f"{key}={merged[key]}" for key in sorted(merged)]
+
+
+def healthcheck(config: LocalDeploymentConfig) -> dict[str, Any]:
+    """Docker health check on the runtime's liveness route ``/live``."""
+    probe = (
+        "import urllib.request, sys; "
+        f"sys.exit(urllib.request.urlopen('http://127.0.0.1:{CONTAINER_PORT}/live', "
+        f"timeout={config.timeout_seconds}).status != 200)"
+    )
+    return {
+        "tests": ["CMD", "python3", "-c", probe],
+        "interval": f"{config.period_seconds}s",
+        "timeout": f"{config.timeout_seconds}s",
+        "start_period": f"{config.initial_delay_seconds}s",
+        "retries": config.failure_threshold,
+    }
+
+
+def container_args(config: LocalDeploymentConfig) -> dict[str, Any]:
+    """The ``docker.Container`` settings that do not depend on other resources (pure)."""
+    args: dict[str, Any] = {
+        "name": config.container_name,
+        "ports": [{"internal": CONTAINER_PORT, "external": config.port, "ip": config.host_ip}],
+        "restart": "unless-stopped",
+        "healthcheck": healthcheck(config),
+        "labels": [
+            {"label": key, "value": value}
+            for key, value in sorted({**config.tags, "mlws.service": config.container_name}.items())
+        ],
+        "must_run": True,
+    }
+    if "cpu_cores" in config.model_fields_set:
+        args["cpus"] = f"{config.cpu_cores:g}"
+    if "memory_gb" in config.model_fields_set:
+        args["memory"] = max(6, round(config.memory_gb * 1024))
+    return args
+
+
+class LocalWebService(pulumi.ComponentResource):
+    """A scoring web service in a local Docker container (Azure ML's local deployment)."""
+
+    scoring_uri: pulumi.Output[str]
+    """The ``POST`` scoring endpoint, e.g. ``http://127.0.0.1:8890/score``."""
+    swagger_uri: pulumi.Output[str]
+    """The OpenAPI document of the service."""
+    auth_mode: pulumi.Output[str]
+    """``none``, ``key`` or ``token``."""
+    container_name: pulumi.Output[str]
+    """The Docker container's name (for ``mlws logs`` / ``docker logs``)."""
+
+    def __init__(
+        self, name: str, args: LocalWebServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        config = parse_local_config(name, args)
+        super().__init__(type_token("LocalWebService"), name, None, opts)
+
+        values: dict[str, pulumi.Input[str] | None] = {
+            "primary_key": args.get("primary_key"),
+            "secondary_key": args.get("secondary_key"),
+            "token_secret": args.get("token_secret"),
+        }
+        secrets = {
+            env: values[setting]
+            for setting, env in secret_env_names(config).items()
+            if values[setting] is not None
+        }
+        plain = plain_env(config)
+        envs: pulumi.Input[list[str]] = env_list(plain, {})
+        if secrets:
+            resolved: pulumi.Output[dict[str, Any]] = pulumi.Output.all(**secrets)
+            envs = pulumi.Output.secret(resolved.apply(lambda found: env_list(plain, found)))
+        container = docker.Container(
+            f"{name}-container",
+            image=args["image"],
+            envs=envs,
+            **container_args(config),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.scoring_uri = pulumi.Output.from_input(f"{config.base_url}/score")
+        self.swagger_uri = pulumi.Output.from_input(f"{config.base_url}/swagger.json")
+        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
+        self.container_name = container.name
+
+        if config.health_check:
+            gate: HealthGateArgs = {
+                "scoring_uri": self.scoring_uri,
+                "timeout_seconds": config.health_check_timeout_seconds,
+                "image_digest": args["image"],
+                "log_command": pulumi.Output.concat("docker logs --tail 100 ", container.name),
+            }
+            if config.sample_request is not None:
+                gate["sample_request"] = config.sample_request
+            if config.auth_mode == "key" and values["primary_key"] is not None:
+                gate["key"] = values["primary_key"]
+            if config.auth_mode == "token" and values["token_secret"] is not None:
+                gate["token_secret"] = values["token_secret"]
+            HealthGate(
+                f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=[container])
+            )
+
+        self.register_outputs(
+            {
+                "scoring_uri": self.scoring_uri,
+                "swagger_uri": self.swagger_uri,
+                "auth_mode": self.auth_mode,
+                "container_name": self.container_name,
+            }
+        )

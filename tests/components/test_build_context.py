@@ -1,0 +1,219 @@
+"""Build-context planning and hashing (pure), writing, and a self-contained runtime copy."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlws.components.build_context import (
+    TAG_LENGTH,
+    BuildContext,
+    runtime_requirements,
+    write_context,
+)
+from mlws.components.dockerfile import image_env
+from mlws.components.scoring_image import ScoringImageSpec, parse_scoring_image
+from scoring_project import Project, make_project
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path)
+
+
+def spec(project: Project, **overrides: Any) -> ScoringImageSpec:
+    return parse_scoring_image("toy", project.image_args(**overrides))
+
+
+def plan(project: Project, **overrides: Any) -> BuildContext:
+    return spec(project, **overrides).plan()
+
+
+def test_layout(project: Project) -> None:
+    context = plan(project)
+    paths = context.paths
+    assert paths == sorted(paths)
+    assert {
+        "Dockerfile",
+        "requirements.txt",
+        "mlws/__init__.py",
+        "mlws/runtime/__init__.py",
+        "mlws/runtime/__main__.py",
+        "mlws/runtime/settings.py",
+        "app/score.py",
+        "app/score.R",
+        "app/helper.py",
+        "models/toy/1/model.txt",
+    } <= set(paths)
+    assert not [p for p in paths if "__pycache__" in p or p.endswith(".pyc")]
+    requirements = context.get("requirements.txt").read().decode()
+    assert requirements.endswith("# pip_packages\nnumpy==2.1.3\n")
+    assert context.tag == context.digest[:TAG_LENGTH]
+
+
+def test_runtime_requirements_are_the_runtime_extra_without_pulumi() -> None:
+    names = " ".join(runtime_requirements())
+    assert "starlette" in names
+    assert "pydantic-settings" in names
+    assert "pulumi" not in names
+    assert "scikit-learn" not in names
+
+
+def test_same_inputs_same_digest(project: Project) -> None:
+    assert plan(project).digest == plan(project).digest
+
+
+def test_model_bytes_script_version_and_dependencies_change_the_digest(project: Project) -> None:
+    before = plan(project).digest
+    digests = {before}
+
+    (project.model / "model.txt").write_text("toy-v2\n")
+    digests.add(plan(project).digest)
+    (project.source / "score.py").write_text("def init():\n    pass\n")
+    digests.add(plan(project).digest)
+    model = {"name": "toy", "version": 2, "path": str(project.model)}
+    digests.add(plan(project, models=[model]).digest)
+    digests.add(plan(project, models=[model], pip_packages=["numpy==2.1.2"]).digest)
+    (project.model / "model.txt").chmod(0o755)
+    digests.add(plan(project, models=[model], pip_packages=["numpy==2.1.2"]).digest)
+    assert len(digests) == 6
+
+
+def test_timestamps_and_unrelated_files_do_not_change_the_digest(project: Project) -> None:
+    before = plan(project).digest
+    for path in (project.model / "model.txt", project.source / "score.py"):
+        os.utime(path, (1_000_000, 1_000_000))
+    (project.root / "notes.txt").write_text("not part of the image")
+    (project.source / "__pycache__" / "helper.cpython-311.pyc").write_bytes(b"more junk")
+    (project.source / ".git").mkdir()
+    (project.source / ".git" / "HEAD").write_text("ref: main")
+    assert plan(project).digest == before
+
+
+def test_a_model_file_keeps_its_name(project: Project) -> None:
+    file_model = {"name": "single", "version": 4, "path": str(project.model / "model.txt")}
+    assert "models/single/4/model.txt" in plan(project, models=[file_model]).paths
+
+
+def test_several_models_each_get_name_and_version(project: Project) -> None:
+    models = [
+        {"name": "a", "version": 1, "path": str(project.model)},
+        {"name": "a", "version": 2, "path": str(project.model)},
+        {"name": "b", "path": str(project.model)},
+    ]
+    paths = plan(project, models=models).paths
+    assert {"models/a/1/model.txt", "models/a/2/model.txt", "models/b/1/model.txt"} <= set(paths)
+
+
+def test_build_folder_inside_the_source_is_not_copied(project: Project) -> None:
+    build = project.source / ".build"
+    context = plan(project, build_dir=str(build))
+    write_context(context, build)
+    again = plan(project, build_dir=str(build))
+    assert not [p for p in again.paths if p.startswith("app/.build")]
+    assert again.digest == context.digest
+
+
+def test_write_context_matches_the_plan_and_is_incremental(project: Project) -> None:
+    context = plan(project)
+    write_context(context, project.build)
+    for item in context.files:
+        assert (project.build / item.path).read_bytes() == item.read()
+    dockerfile = project.build / "Dockerfile"
+    os.utime(dockerfile, (1_000_000, 1_000_000))
+    (project.build / "stale.txt").write_text("left over")
+
+    write_context(plan(project), project.build)
+    assert dockerfile.stat().st_mtime == 1_000_000  # unchanged content is not rewritten
+    assert not (project.build / "stale.txt").exists()
+
+    (project.model / "model.txt").write_text("toy-v2\n")
+    write_context(plan(project), project.build)
+    assert (project.build / "models/toy/1/model.txt").read_text() == "toy-v2\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+@pytest.mark.slow
+def test_the_context_serves_with_its_own_runtime_copy(project: Project, tmp_path: Path) -> None:
+    """Run ``python -m mlws.runtime`` from the written context, with the image's environment
+    mapped to the context's folders: the runtime copy is self-contained and the model layout
+    matches what the entry script reads from AZUREML_MODEL_DIR."""
+    image = spec(project)
+    write_context(image.plan(), project.build)
+    ctx = project.build
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = dict(os.environ)
+    for name, value in image_env(image.inference_config, image.models).items():
+        env[name] = value.replace("/var/azureml-app/azureml-models", str(ctx / "models")).replace(
+            "/var/azureml-app", str(ctx / "app")
+        )
+    port = _free_port()
+    env.update({"PYTHONPATH": str(ctx), "MLWS_HOST": "127.0.0.1", "MLWS_PORT": str(port)})
+
+    probe = subprocess.run(
+        [sys.executable, "-c", "import mlws.runtime; print(mlws.runtime.__file__)"],
+        env=env,
+        cwd=outside,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(probe.stdout.strip()).is_relative_to(ctx)
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlws.runtime"],
+        env=env,
+        cwd=outside,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = 0
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                status, _ = _get(f"http://127.0.0.1:{port}/ready")
+            except OSError:
+                status = 0
+            if status == 200:
+                break
+            time.sleep(0.2)
+        if status != 200:
+            server.kill()
+            output, _ = server.communicate()
+            pytest.fail(f"the runtime did not get ready: {output.decode()[-2000:]}")
+        status, body = _get(f"http://127.0.0.1:{port}/score", b'{"x": 1}')
+        assert status == 200
+        assert json.loads(body) == {"model": "toy-v1", "echo": {"x": 1}}
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout is not None:
+            server.stdout.close()

@@ -1,0 +1,139 @@
+"""The Dockerfile renderer (pure): base images, dependencies, model layout, runtime contract."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlws.components.deployment_config import CONTAINER_PORT
+from mlws.components.dockerfile import (
+    CONDA_BASE_IMAGE,
+    CUDA_BASE_IMAGE,
+    MODELS_ROOT,
+    image_env,
+    model_dir,
+    render_dockerfile,
+)
+from mlws.components.inference_config import InferenceConfig, Model
+from mlws.runtime.settings import env_var_name
+from scoring_project import Project, make_project
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path)
+
+
+def config(project: Project, **fields: Any) -> InferenceConfig:
+    values: dict[str, Any] = {"entry_script": "score.py", "source_directory": project.source}
+    values.update(fields)
+    return InferenceConfig(**values)
+
+
+def models(project: Project, *versions: tuple[str, int]) -> list[Model]:
+    return [Model(name=name, version=version, path=project.model) for name, version in versions]
+
+
+def env_lines(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("ENV ") and "=" in line and " " not in line[4:].split("=", 1)[0]:
+            name, _, value = line[4:].partition("=")
+            out[name] = value.strip('"')
+    return out
+
+
+def test_python_image(project: Project) -> None:
+    text = render_dockerfile(config(project), models(project, ("toy", 3)))
+    lines = text.splitlines()
+    assert "FROM python:3.11-slim" in lines
+    assert "apt-get" not in text
+    assert "RUN python3 -m pip install -r /opt/mlws/requirements.txt" in lines
+    assert lines[-1] == 'ENTRYPOINT ["python3", "-m", "mlws.runtime"]'
+    assert f"EXPOSE {CONTAINER_PORT}" in lines
+    assert "USER 10001:10001" in lines
+    env = env_lines(text)
+    assert env[env_var_name("model_dir")] == f"{MODELS_ROOT}/toy/3"
+    assert env[env_var_name("entry_script")] == "score.py"
+    assert env[env_var_name("source_directory")] == "/var/azureml-app"
+    assert env[env_var_name("host")] == "0.0.0.0"
+    assert env[env_var_name("port")] == str(CONTAINER_PORT)
+    assert "COPY models /var/azureml-app/azureml-models" in lines
+
+
+def test_model_dir_for_one_several_and_no_models(project: Project) -> None:
+    assert model_dir(models(project, ("a", 1))) == f"{MODELS_ROOT}/a/1"
+    assert model_dir(models(project, ("a", 1), ("b", 2))) == MODELS_ROOT
+    assert model_dir([]) is None
+    text = render_dockerfile(config(project), [])
+    assert "COPY models" not in text
+    assert env_var_name("model_dir") not in env_lines(text)
+
+
+def test_r_image_gets_r_and_cran_packages(project: Project) -> None:
+    text = render_dockerfile(
+        config(
+            project,
+            entry_script="score.R",
+            apt_packages=["r-cran-randomforest"],
+            cran_packages=["caret", "glmnet"],
+        ),
+        models(project, ("accidents", 1)),
+    )
+    assert "--no-install-recommends r-base-core r-cran-jsonlite r-cran-randomforest \\" in text
+    assert 'RUN Rscript -e \'pkgs <- c("caret", "glmnet"); install.packages(' in text
+    assert "python3 -m pip install" in text  # the runtime itself is Python
+
+
+def test_python_image_ignores_cran_packages_but_installs_apt(project: Project) -> None:
+    text = render_dockerfile(config(project, apt_packages=["libgomp1"], cran_packages=["x1"]), [])
+    assert "install -y --no-install-recommends libgomp1 \\" in text
+    assert "Rscript" not in text
+    assert "r-base-core" not in text
+
+
+def test_gpu_image(project: Project) -> None:
+    text = render_dockerfile(config(project, gpu=True), [])
+    lines = text.splitlines()
+    assert f"FROM {CUDA_BASE_IMAGE}" in lines
+    assert "python3 python3-venv" in text
+    assert "ENV PATH=/opt/venv/bin:$PATH" in lines
+    assert lines.index("RUN python3 -m venv /opt/venv") < lines.index(
+        "RUN python3 -m pip install -r /opt/mlws/requirements.txt"
+    )
+
+
+def test_conda_image(project: Project) -> None:
+    text = render_dockerfile(config(project, conda_packages=["numpy=1.26", "scipy"]), [])
+    assert f"FROM {CONDA_BASE_IMAGE}" in text
+    assert "micromamba install -y -n base -c conda-forge python=3.11 pip numpy=1.26 scipy" in text
+
+
+def test_custom_base_image_is_used_as_is(project: Project) -> None:
+    text = render_dockerfile(config(project, base_image="myacr.azurecr.io/base:1", gpu=True), [])
+    assert "FROM myacr.azurecr.io/base:1" in text
+    assert "venv" not in text
+
+
+def test_user_variables_are_quoted_and_cannot_override_the_contract(project: Project) -> None:
+    cfg = config(
+        project, environment_variables={"GREETING": 'say "hi" $HOME', "OMP_NUM_THREADS": "1"}
+    )
+    text = render_dockerfile(cfg, [])
+    assert 'ENV GREETING="say \\"hi\\" $HOME"' in text
+    env = image_env(cfg, [])
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert list(env)[:2] == ["GREETING", "OMP_NUM_THREADS"]
+
+
+def test_rendering_is_deterministic(project: Project) -> None:
+    a = render_dockerfile(
+        config(project, apt_packages=["libb1", "liba1"]), models(project, ("m", 1))
+    )
+    b = render_dockerfile(
+        config(project, apt_packages=["liba1", "libb1"]), models(project, ("m", 1))
+    )
+    assert a == b
+    c = render_dockerfile(
+        config(project, apt_packages=["liba1", "libb1"]), models(project, ("m", 2))
+    )
+    assert c != a

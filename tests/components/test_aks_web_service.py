@@ -5,6 +5,7 @@ from typing import Any
 
 import kubernetes_validate
 import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
 from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs
@@ -291,3 +292,20 @@ def test_key_rotation_replaces_the_secret_and_rolls_its_consumers() -> None:
 def test_secondary_key_rotation_leaves_the_health_check_alone() -> None:
     updated = diff({}, {"secondary_key": "sk-" + "r" * 29})
     assert set(updated) == {"accidents-auth", "accidents-deployment"}
+
+
+def test_callers_provider_reaches_the_objects(pulumi_mocks: Any) -> None:
+    def run() -> None:
+        mine = k8s.Provider("mine", kubeconfig="apiVersion: v1")
+        AksWebService(
+            "accidents",
+            service_args(kubeconfig=None),
+            pulumi.ResourceOptions(providers=[mine], protect=True),
+        )
+
+    recording = pulumi_mocks.run(run)
+    mine = recording.named("mine")
+    deployment = recording.named("accidents-deployment")
+    assert deployment.provider.startswith(mine.urn)
+    assert deployment.protect
+    assert recording.named("accidents").protect

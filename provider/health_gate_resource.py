@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from mlws.components._package import type_token
-from mlws.provider.resource import CustomResource, Diff, Operation, ResourceError
+from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from pydantic import BaseModel, ConfigDict
 
 from mlws import health

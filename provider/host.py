@@ -9,8 +9,8 @@ composes the two halves instead of copying either:
   components, unchanged) whose schema also lists the custom resources;
 - :class:`MlwsServicer` *is* the SDK's ``ProviderServicer`` plus the custom-resource methods, which
   decode the request (:mod:`mlws.provider.wire`), run the resource's method
-  (:class:`mlws.provider.resource.CustomResource`) in a worker thread so the server keeps answering,
-  and encode the answer.
+  (:class:`mlws.provider.custom_resource.CustomResource`) in a worker thread so the server keeps
+  answering, and encode the answer.
 
 :func:`main` is what ``provider/__main__.py`` runs; like the SDK's host it prints the port it
 listens on and takes the engine address as its first argument.
@@ -32,10 +32,10 @@ import grpc.aio
 from google.protobuf import empty_pb2, struct_pb2
 from mlws.components import health_gate
 from mlws.components._package import PACKAGE
+from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.health_gate_resource import HealthGateResource
 from mlws.provider.local_process_resource import LocalProcessServiceResource
-from mlws.provider.resource import CustomResource, Diff, Operation, ResourceError
-from mlws.provider.schema import component_secrets, mark_component_secrets, merge_resources
+from mlws.provider.schema_builder import component_secrets, mark_component_secrets, merge_resources
 from mlws.provider.wire import Props, decode, encode, to_camel
 from pulumi import ComponentResource
 from pulumi.provider.experimental.component import ComponentProvider

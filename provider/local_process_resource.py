@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from mlws.components._package import type_token
 from mlws.provider import local_process
+from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.local_process import ProcessRecord
-from mlws.provider.resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.wire import UNKNOWN
 from mlws.runtime.settings import env_var_name
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from mlws.provider.schema import resource_spec
+from mlws.provider.schema_builder import resource_spec
 from mlws.provider.wire import UNKNOWN, Props
 from pydantic import BaseModel, ValidationError
 

@@ -10,6 +10,7 @@ import pytest
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
 from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs
 from mlws.components.errors import ConfigError
+from mlws.components.service_keys import ServiceKeys
 from mlws.runtime.settings import env_var_name
 
 from mlws.mocks import RecordedResource, Recording, diff_programs
@@ -309,3 +310,38 @@ def test_callers_provider_reaches_the_objects(pulumi_mocks: Any) -> None:
     assert deployment.provider.startswith(mine.urn)
     assert deployment.protect
     assert recording.named("accidents").protect
+
+
+def keyed_program(rotation: str) -> Callable[[], None]:
+    """ServiceKeys feeding the service: rotating the primary key through its trigger."""
+
+    def run() -> None:
+        keys = ServiceKeys("accidents-keys", {"primary_rotation": rotation})
+        AksWebService(
+            "accidents",
+            {
+                "image": IMAGE,
+                "primary_key": keys.primary_key,
+                "secondary_key": keys.secondary_key,
+            },
+        )
+
+    return run
+
+
+def test_service_keys_rotation_reaches_only_the_key_consumers() -> None:
+    result, before, after = diff_programs(keyed_program, "0", "1")
+    assert not result.created
+    assert not result.deleted
+    assert set(result.updated) == {
+        "accidents-keys-primary",
+        "accidents-auth",
+        "accidents-deployment",
+        "accidents-health",
+    }
+    assert result.updated["accidents-keys-primary"] == ("keepers.rotation",)
+    old_secret = before.named("accidents-auth").inputs["stringData"]
+    new_secret = after.named("accidents-auth").inputs["stringData"]
+    assert old_secret["secondary-key"] == new_secret["secondary-key"]
+    assert old_secret["primary-key"] != new_secret["primary-key"]
+    assert "stringData" in after.named("accidents-auth").secret_paths

@@ -45,14 +45,15 @@ def authorization_for(
     if mode == "key":
         chosen = service.primary_key if use_key == "primary" else service.secondary_key
         if chosen is None:
-            raise ServiceError(
+            raise service.secret_missing(
+                f"{use_key}_key",
                 f"the service uses key auth but no {use_key} key is known: "
-                f"export {use_key}_key from the stack or pass --key"
+                f"export {use_key}_key from the stack or pass --key",
             )
         return f"Bearer {chosen.get_secret_value()}"
     if mode == "token":
         if service.token_secret is None:
-            raise ServiceError(missing_token_secret_message(service))
+            raise service.secret_missing("token_secret", missing_token_secret_message(service))
         issued = issue_token(
             service.token_secret.get_secret_value(),
             ttl_seconds=ttl_seconds,

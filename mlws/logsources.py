@@ -620,6 +620,8 @@ def source_for(outputs: ServiceOutputs) -> LogSource:
         )
     _need(kind, {"label_selector": outputs.label_selector})
     assert outputs.label_selector is not None
+    if outputs.kubeconfig is None and outputs.is_hidden("kubeconfig"):
+        raise outputs.secret_missing("kubeconfig", "")
     return AksLogs(
         label_selector=outputs.label_selector,
         namespace=outputs.namespace or "default",

@@ -46,7 +46,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 
 from mlws.runtime.settings import AuthMode
 
@@ -189,18 +189,40 @@ class ServiceOutputs(BaseModel):
     """AKS namespace."""
     label_selector: str | None = None
     """AKS pod label selector."""
+    hidden_outputs: frozenset[str] = frozenset()
+    """Outputs that were present but hidden as ``[secret]`` (read without ``--show-secrets``, or
+    an ``mlws render`` file); they read as unset, and :meth:`secret_missing` explains."""
 
     @model_validator(mode="after")
     def _infer_auth_mode(self) -> ServiceOutputs:
         if self.auth_mode is None:
+            hidden = {to_snake(name) for name in self.hidden_outputs}
             if self.token_secret is not None or self.token_jwks_url is not None:
                 mode: AuthMode = "token"
+            elif TOKEN_SECRET in hidden:
+                mode = "token"
             elif self.primary_key is not None or self.secondary_key is not None:
+                mode = "key"
+            elif hidden & {PRIMARY_KEY, SECONDARY_KEY}:
                 mode = "key"
             else:
                 mode = "none"
             object.__setattr__(self, "auth_mode", mode)
         return self
+
+    def is_hidden(self, name: str) -> bool:
+        """Whether output ``name`` (snake_case) was present but hidden as ``[secret]``."""
+        return name in {to_snake(hidden) for hidden in self.hidden_outputs}
+
+    def secret_missing(self, name: str, fallback: str) -> ServiceError:
+        """The error for a needed secret output ``name`` that is unset: ``fallback``, unless the
+        output was hidden as ``[secret]``, which needs ``--show-secrets`` instead."""
+        if self.is_hidden(name):
+            return ServiceError(
+                f"stack output {name!r} is hidden as '[secret]': read the outputs with "
+                "`pulumi stack output --json --show-secrets` (or use --stack)"
+            )
+        return ServiceError(fallback)
 
     @property
     def effective_auth_mode(self) -> AuthMode:
@@ -220,14 +242,10 @@ class ServiceOutputs(BaseModel):
         only nested object that has a scoring URI.
         """
         chosen = _select_service(outputs, service)
-        hidden = [name for name, value in chosen.items() if value == _HIDDEN_SECRET]
-        if hidden:
-            raise ServiceError(
-                f"stack output {hidden[0]!r} is hidden as '[secret]': "
-                "read outputs with `pulumi stack output --json --show-secrets`"
-            )
+        hidden = frozenset(name for name, value in chosen.items() if value == _HIDDEN_SECRET)
+        shown = {name: value for name, value in chosen.items() if name not in hidden}
         try:
-            return cls.model_validate(dict(chosen))
+            return cls.model_validate({**shown, "hidden_outputs": hidden})
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "outputs"

@@ -68,6 +68,9 @@ def show(
         primary = svc.primary_key.get_secret_value() if svc.primary_key else None
         secondary = svc.secondary_key.get_secret_value() if svc.secondary_key else None
         if primary is None and secondary is None:
+            for name in ("primary_key", "secondary_key"):
+                if svc.is_hidden(name):
+                    raise svc.secret_missing(name, "")
             fail(
                 f"no keys for this service (auth mode {svc.effective_auth_mode!r}): "
                 "key auth exports primary_key and secondary_key"

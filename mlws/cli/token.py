@@ -71,7 +71,7 @@ def token(
                 "pass --token-secret if it does use tokens"
             )
         if svc.token_secret is None:
-            fail(missing_token_secret_message(svc))
+            raise svc.secret_missing("token_secret", missing_token_secret_message(svc))
         issued = issue_token(
             svc.token_secret.get_secret_value(),
             ttl_seconds=ttl_seconds,

@@ -461,3 +461,22 @@ def test_logs_without_a_target() -> None:
     assert_one_line_error(run_cli("logs"), "name the service")
     assert_one_line_error(run_cli("logs", "http://h:1"), "cannot tell where")
     assert_one_line_error(run_cli("logs", "--kind", "ecs", "--log-file", "x"), "--kind")
+
+
+def test_aks_with_a_hidden_kubeconfig_asks_for_show_secrets(
+    fake_kubectl: Path, tmp_path: Path
+) -> None:
+    outputs = tmp_path / "render.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "outputs": {
+                    "scoring_uri": "http://h/score",
+                    "service_kind": "aks",
+                    "kubeconfig": "[secret]",
+                    "label_selector": "app=a",
+                }
+            }
+        )
+    )
+    assert_one_line_error(run_cli("logs", str(outputs)), "'kubeconfig' is hidden")

@@ -22,7 +22,7 @@ from mlws.service import (
 
 
 def test_every_contract_name_is_a_model_field() -> None:
-    assert set(OUTPUT_NAMES) == set(ServiceOutputs.model_fields)
+    assert set(OUTPUT_NAMES) == set(ServiceOutputs.model_fields) - {"hidden_outputs"}
 
 
 def test_snake_and_camel_case_outputs_parse_alike() -> None:
@@ -68,9 +68,27 @@ def test_nested_services_are_picked_by_name_or_when_alone() -> None:
         ServiceOutputs.from_outputs(two, "other")
 
 
-def test_hidden_secrets_ask_for_show_secrets() -> None:
-    with pytest.raises(ServiceError, match="--show-secrets"):
-        ServiceOutputs.from_outputs({"scoring_uri": "http://h/score", "primary_key": "[secret]"})
+def test_hidden_secrets_read_as_unset_and_ask_for_show_secrets_when_needed(
+    tmp_path: Path,
+) -> None:
+    outputs = {
+        "scoring_uri": "http://h/score",
+        "primaryKey": "[secret]",
+        "service_kind": "local-process",
+        "log_file": str(tmp_path / "serve.log"),
+    }
+    parsed = ServiceOutputs.from_outputs(outputs)
+    assert parsed.primary_key is None
+    assert parsed.effective_auth_mode == "key"
+    assert "--show-secrets" in str(parsed.secret_missing("primary_key", "unused"))
+    assert str(parsed.secret_missing("secondary_key", "plain")) == "plain"
+    path = tmp_path / "o.json"
+    path.write_text(json.dumps(outputs))
+    assert_one_line_error(run_cli("invoke", str(path), "-d", "{}"), "hidden", "--show-secrets")
+    assert_one_line_error(run_cli("keys", str(path)), "'primary_key' is hidden")
+    # logs need no secret: a render or non-secret outputs file is enough
+    (tmp_path / "serve.log").write_text("line\n")
+    assert run_cli("logs", str(path)).stdout == "line\n"
 
 
 def test_bad_outputs_name_the_field() -> None:

@@ -331,3 +331,47 @@ def test_diff_restarts_a_process_that_died(
             proto.DeleteRequest(urn=urn(TOKEN), id=created.id, properties=updated.properties)
         )
     assert not port_in_use("127.0.0.1", port)
+
+
+def test_health_gate_mints_tokens_the_runtime_accepts(
+    plugin: Plugin, service_dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    source, model = service_dirs
+    port = _free_port()
+    inputs = {
+        **_inputs(source, model, port, tmp_path),
+        "auth_mode": "token",
+        "primary_key": None,
+        "token_secret": "signing-secret-0123456789abcdef",
+        "environment": {"MLWS_TOKEN_AUDIENCE": "mlws-test"},
+    }
+    checked = plugin.checked(TOKEN, {k: v for k, v in inputs.items() if v is not None})
+    created = plugin.stub.Create(
+        proto.CreateRequest(urn=urn(TOKEN), properties=checked, timeout=60)
+    )
+    values = state(created.properties)
+    try:
+        gate = {
+            "scoring_uri": values["scoring_uri"],
+            "token_secret": "signing-secret-0123456789abcdef",
+            "token_audience": "mlws-test",
+            "sample_request": json.dumps({"data": [1]}),
+            "expected_response": json.dumps({"result": [2.0]}),
+            "timeout_seconds": 20,
+        }
+        passed = plugin.stub.Create(
+            proto.CreateRequest(urn=urn(GATE), properties=plugin.checked(GATE, gate), timeout=60)
+        )
+        assert state(passed.properties)["healthy"] is True
+        wrong_audience = {**gate, "token_audience": "someone-else"}
+        with pytest.raises(grpc.RpcError) as raised:
+            plugin.stub.Create(
+                proto.CreateRequest(
+                    urn=urn(GATE), properties=plugin.checked(GATE, wrong_audience), timeout=60
+                )
+            )
+        assert "HTTP 401" in details(raised.value)
+    finally:
+        plugin.stub.Delete(
+            proto.DeleteRequest(urn=urn(TOKEN), id=created.id, properties=created.properties)
+        )

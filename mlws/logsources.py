@@ -379,7 +379,9 @@ class AciLogs:
                 while True:
                     for name in names:
                         url = f"{self._group_url()}/containers/{quote(str(name), safe='')}/logs"
-                        content = self._get(client, url, {}).get("content") or ""
+                        # without --follow, let Azure cut the tail (it returns at most 4 MB)
+                        query = {"tail": str(tail)} if tail and not follow else {}
+                        content = self._get(client, url, query).get("content") or ""
                         lines = content.splitlines()
                         previous = seen.get(name)
                         if previous is None:

@@ -259,7 +259,11 @@ class _FakeArm(BaseHTTPRequestHandler):
             if name == "sidecar" and _FakeArm.grow:
                 _FakeArm.growing += 1
                 count += _FakeArm.growing
-            body = {"content": "".join(f"{name} line {i}\n" for i in range(1, count + 1))}
+            lines = [f"{name} line {i}\n" for i in range(1, count + 1)]
+            tail = parse_qs(urlsplit(self.path).query).get("tail")
+            if tail:
+                lines = lines[-int(tail[0]) :]
+            body = {"content": "".join(lines)}
         else:
             self.send_response(404)
             self.send_header("Content-Type", "application/json")

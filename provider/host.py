@@ -47,6 +47,9 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from mlws import __version__
 
 COMPONENTS: tuple[tuple[str, str], ...] = (
+    ("mlws.components.scoring_image", "ScoringImage"),
+    ("mlws.components.service_keys", "ServiceKeys"),
+    ("mlws.components.local_web_service", "LocalWebService"),
     ("mlws.components.aci_web_service", "AciWebService"),
     ("mlws.components.aks_cluster", "AksCluster"),
     ("mlws.components.aks_cluster", "GpuNodePool"),

@@ -75,7 +75,10 @@ def free_port() -> int:
         return port
 
 
-def start_server(folder: Path, env_extra: dict[str, str]) -> Served:
+def start_server(
+    folder: Path, env_extra: dict[str, str], serve_args: list[str] | None = None
+) -> Served:
+    """Start ``mlws serve`` (by default the echo script in ``data/``) and wait until ready."""
     port = free_port()
     log_file = folder / "serve.log"
     env = {
@@ -86,13 +89,13 @@ def start_server(folder: Path, env_extra: dict[str, str]) -> Served:
     }
     with log_file.open("wb") as log:
         process = subprocess.Popen(
-            [*MLWS, "serve", str(DATA), "--entry-script", "score_echo.py"],
+            [*MLWS, "serve", *(serve_args or [str(DATA), "--entry-script", "score_echo.py"])],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"mlws serve exited: {log_file.read_text()}")

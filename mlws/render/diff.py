@@ -52,6 +52,18 @@ REPLACE_RULES: tuple[ReplaceRule, ...] = (
     ReplaceRule("kubernetes:apps/v1:*", "spec.selector*", "spec.selector is immutable"),
     ReplaceRule("kubernetes:core/v1:Service", "spec.clusterIP", "spec.clusterIP is immutable"),
     ReplaceRule("kubernetes:batch/v1:Job", "spec.template*", "a Job's pod template is immutable"),
+    *(
+        ReplaceRule(
+            f"kubernetes:core/v1:{kind}",
+            f"{field}*",
+            f"pulumi-kubernetes replaces a {kind} whose data changes (unless {flag} is set)",
+        )
+        for kind, flag in (
+            ("Secret", "enableSecretMutable"),
+            ("ConfigMap", "enableConfigMapMutable"),
+        )
+        for field in ("data", "stringData", "binaryData")
+    ),
     ReplaceRule("azure-native:*", "location", "an Azure resource cannot move region"),
     ReplaceRule("azure-native:*", "resourceGroupName", "it is part of the resource id"),
     ReplaceRule("azure-native:*", "*Name", "a name in the resource id cannot change in place"),

@@ -159,9 +159,10 @@ def test_rotating_a_key_reaches_its_consumers_but_not_the_other_key() -> None:
         )
 
     diff = diff_renders(graph("0"), graph("1"))
+    # a Secret whose data changes is replaced by pulumi-kubernetes
     assert {c.name: c.kind for c in diff.changes} == {
         "svc-primary": "replace",
-        "svc-keys": "update",
+        "svc-keys": "replace",
     }
     keys = next(c for c in diff.changes if c.name == "svc-keys")
     assert keys.fields == [FieldChange("stringData", "[secret]", "[secret]", via="svc-primary")]
@@ -181,7 +182,7 @@ def test_replacement_propagates_transitively_through_random_resources() -> None:
                 {"keepers": "[secret]"},
                 deps={"keepers": [a_urn]},
             ),
-            res(SECRET, "c", {"data": "[secret]"}, deps={"data": [b_urn]}),
+            res(DEPLOY, "c", {"spec": "[secret]"}, deps={"spec": [b_urn]}),
         )
 
     diff = diff_renders(graph(16), graph(32))
@@ -264,3 +265,14 @@ def test_render_json_round_trips() -> None:
     again = Render.from_json(r.to_json())
     assert again == r
     assert again.to_json() == r.to_json()
+
+
+def test_kubernetes_secret_data_change_is_a_replacement() -> None:
+    old = res(SECRET, "s", {"stringData": {"k": "a"}, "metadata": {"labels": {"x": "1"}}})
+    new = res(SECRET, "s", {"stringData": {"k": "b"}, "metadata": {"labels": {"x": "2"}}})
+    [change] = diff_renders(render(old), render(new)).changes
+    assert change.kind == "replace"
+    assert change.reasons == [
+        "stringData.k: pulumi-kubernetes replaces a Secret whose data changes "
+        "(unless enableSecretMutable is set)"
+    ]

@@ -102,7 +102,7 @@ def serve(
     source_arg: Annotated[
         Path | None,
         typer.Argument(
-            metavar="[SOURCE_DIRECTORY]",
+            metavar="SOURCE_DIRECTORY",
             help="Folder with the entry script and its helpers (AML_APP_ROOT; default: .).",
             show_default=False,
         ),
@@ -127,6 +127,7 @@ def serve(
         list[str] | None,
         typer.Option(
             "--model",
+            metavar="NAME:VERSION=PATH",
             help="NAME:VERSION=PATH, repeatable: lays out AZUREML_MODEL_DIR/NAME/VERSION "
             "(Azure ML's multi-model layout) in a temporary folder of links.",
             show_default=False,

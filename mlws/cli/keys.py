@@ -32,7 +32,7 @@ class _DefaultShowGroup(TyperGroup):
     """``mlws keys SERVICE`` means ``mlws keys show SERVICE``; ``rotate`` is a subcommand."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+        if not args or (args[0] not in self.commands and args[0] != "--help"):
             args = ["show", *args]
         return super().parse_args(ctx, args)
 
@@ -83,6 +83,7 @@ def show(
             typer.echo(json.dumps(result, indent=2))
             return
         typer.echo(f"scoring_uri    {svc.scoring_uri}")
+        typer.echo(f"swagger_uri    {svc.effective_swagger_uri}")
         typer.echo(f"auth_mode      {svc.effective_auth_mode}")
         for name, value in result.items():
             typer.echo(f"{name:<14} {value if value is not None else '(not set)'}")

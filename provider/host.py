@@ -32,14 +32,16 @@ import grpc.aio
 from google.protobuf import empty_pb2, struct_pb2
 from mlws.components import health_gate
 from mlws.components._package import PACKAGE
+from mlws.components.errors import ConfigError
 from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.health_gate_resource import HealthGateResource
 from mlws.provider.local_process_resource import LocalProcessServiceResource
 from mlws.provider.schema_builder import component_secrets, mark_component_secrets, merge_resources
 from mlws.provider.wire import Props, decode, encode, to_camel
 from pulumi import ComponentResource
+from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
 from pulumi.provider.experimental.component import ComponentProvider
-from pulumi.provider.server import ProviderServicer
+from pulumi.provider.server import ComponentInitError, ProviderServicer
 from pulumi.runtime import proto
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2_grpc
@@ -127,6 +129,28 @@ class MlwsServicer(ProviderServicer):
         super().__init__(provider, args, engine_address)
         self.resources = provider.resources
         self.cancel_event = threading.Event()
+
+    async def _construct(
+        self, request: proto.ConstructRequest, context: Any
+    ) -> proto.ConstructResponse:
+        """The SDK's Construct, with a component's invalid configuration reported per property.
+
+        A component rejects bad input with a ``ConfigError`` listing each problem; the SDK would
+        report it as an unexpected exception with a traceback. Raised as ``InputPropertiesError``,
+        the SDK's Construct answers INVALID_ARGUMENT with one entry per property, which the CLI
+        prints as ``property X: reason``.
+        """
+        try:
+            response: proto.ConstructResponse = await super()._construct(request, context)
+        except ComponentInitError as exc:
+            if not isinstance(exc.inner, ConfigError):
+                raise
+            errors: list[InputPropertyErrorDetails] = [
+                {"property_path": property_path(p.field), "reason": p.message}
+                for p in exc.inner.problems
+            ]
+            raise InputPropertiesError(str(exc.inner), errors) from None
+        return response
 
     def _resource(self, urn: str) -> CustomResource | None:
         return self.resources.get(_urn_type(urn))
@@ -251,6 +275,11 @@ class MlwsServicer(ProviderServicer):
         """The state to return: inputs that came secret, and the resource's secrets, stay secret."""
         secret = set(given.secret) | set(resource.secret_fields)
         return encode(state, secret & set(state))
+
+
+def property_path(field: str) -> str:
+    """A component's snake_case field path as a schema property path (``models[1].version``)."""
+    return ".".join(to_camel(part) if part else part for part in field.split("."))
 
 
 def _urn_type(urn: str) -> str:

@@ -6,13 +6,18 @@ mode (as ``pulumi preview`` of a YAML/TypeScript program would) and registers it
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from mlws.provider.host import COMPONENTS
 from mlws.provider.wire import encode
-from plugin_harness import FakeMonitor, Plugin
+from plugin_harness import FakeMonitor, Plugin, details
 from pulumi.runtime import proto
+from pulumi.runtime.proto import errors_pb2, status_pb2
+
+REPO = Path(__file__).resolve().parents[2]
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "ab" * 32
 
@@ -72,6 +77,34 @@ def test_aci_web_service_is_constructed_with_the_plugins_health_gate(
     assert {"key", "token", "tokenSecret"} <= set(gate.additional_secret_outputs)
 
 
+def _property_errors(error: grpc.RpcError) -> dict[str, str]:
+    """The per-property details of an INVALID_ARGUMENT answer, as the engine reads them."""
+    metadata: dict[str, Any] = {m.key: m.value for m in error.trailing_metadata() or ()}
+    status = status_pb2.Status.FromString(metadata["grpc-status-details-bin"])
+    details = errors_pb2.InputPropertiesError()
+    status.details[0].Unpack(details)
+    return {e.property_path: e.reason for e in details.errors}
+
+
+def test_invalid_component_configuration_names_each_property(
+    plugin: Plugin, fake_monitor: tuple[str, FakeMonitor]
+) -> None:
+    address, monitor = fake_monitor
+    with pytest.raises(grpc.RpcError) as raised:
+        _construct(
+            plugin,
+            address,
+            "mlws:index:AciWebService",
+            {"image": IMAGE, "resource_group_name": "rg", "auth_enabled": True, "memory_gb": 64},
+        )
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    problems = _property_errors(raised.value)
+    assert set(problems) >= {"primaryKey", "memoryGb"}
+    assert "Traceback" not in details(raised.value)
+    assert 'File "' not in details(raised.value)
+    assert monitor.of_type("azure-native:containerinstance:ContainerGroup") == []
+
+
 def test_construct_reports_a_missing_required_input(
     plugin: Plugin, fake_monitor: tuple[str, FakeMonitor]
 ) -> None:
@@ -79,3 +112,42 @@ def test_construct_reports_a_missing_required_input(
     with pytest.raises(grpc.RpcError) as raised:
         _construct(plugin, address, "mlws:index:AciWebService", {"image": IMAGE})
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+SCORING = REPO / "examples" / "local-sklearn"
+"""A real source folder and model for ScoringImage."""
+
+MINIMAL_INPUTS: dict[str, dict[str, Any]] = {
+    "ScoringImage": {
+        "entry_script": "score.py",
+        "source_directory": str(SCORING / "scoring"),
+        "models": [{"name": "diabetes", "path": str(SCORING / "model")}],
+    },
+    "ServiceKeys": {},
+    "LocalWebService": {"image": "diabetes:abc123", "auth_enabled": True, "primary_key": "pk"},
+    "AciWebService": {"image": IMAGE, "resource_group_name": "rg-ml"},
+    "AksCluster": {"resource_group_name": "rg-ml"},
+    "GpuNodePool": {"cluster_name": "aks-ml", "resource_group_name": "rg-ml"},
+    "AksWebService": {
+        "image": IMAGE,
+        "kubeconfig": "apiVersion: v1\nkind: Config\n",
+        "primary_key": "pk",
+    },
+}
+
+
+@pytest.mark.parametrize("component", [name for _, name in COMPONENTS])
+def test_every_hosted_component_constructs_in_preview(
+    plugin: Plugin, fake_monitor: tuple[str, FakeMonitor], component: str, tmp_path: Path
+) -> None:
+    address, monitor = fake_monitor
+    inputs = dict(MINIMAL_INPUTS[component])
+    if component == "ScoringImage":
+        inputs["build_dir"] = str(tmp_path / "build")
+    response = _construct(plugin, address, f"mlws:index:{component}", inputs)
+    assert response.urn.endswith(f"mlws:index:{component}::svc")
+    (registered,) = monitor.of_type(f"mlws:index:{component}")
+    assert not registered.custom
+    children = [r for r in monitor.registrations if r.custom]
+    assert children, f"{component} registered no resources"
+    assert monitor.of_type("pulumi-python:dynamic/mlws:HealthGate") == []

@@ -141,6 +141,20 @@ def reference_problems(args: AciWebServiceArgs) -> list[Problem]:
     return problems
 
 
+def az_logs_command(resource_group: str | None, group: str | None) -> str | None:
+    """The ``az`` command printing the scoring container's logs (``None`` until names are known)."""
+    if not resource_group or not group:
+        return None
+    return (
+        f"az container logs --resource-group {resource_group} --name {group} "
+        f"--container-name {SCORING_CONTAINER}"
+    )
+
+
+def _logs_command(names: list[Any]) -> Any:
+    return az_logs_command(*names)
+
+
 def _b64(value: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.secret(value).apply(lambda text: base64.b64encode(text.encode()).decode())
 
@@ -232,12 +246,8 @@ class AciWebService(pulumi.ComponentResource):
                 "scoring_uri": self.scoring_uri,
                 "timeout_seconds": config.health_check_timeout_seconds,
                 "image_digest": args["image"],
-                "log_command": pulumi.Output.concat(
-                    "az container logs --resource-group ",
-                    args["resource_group_name"],
-                    " --name ",
-                    group.name,
-                    f" --container-name {SCORING_CONTAINER}",
+                "log_command": pulumi.Output.all(args["resource_group_name"], group.name).apply(
+                    _logs_command
                 ),
             }
             if config.sample_request is not None:

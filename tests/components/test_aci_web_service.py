@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
-from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs
+from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs, az_logs_command
 from mlws.components.errors import ConfigError
 from mlws.runtime.settings import env_var_name
 
@@ -107,6 +107,9 @@ def test_graph_and_outputs(pulumi_mocks: Any) -> None:
     assert gate.inputs["image_digest"] == IMAGE
     assert gate.inputs["sample_request"] == '{"data": [[1, 2]]}'
     assert gate.inputs["key"] == PRIMARY
+    assert gate.inputs["log_command"] == (
+        "az container logs --resource-group ml-rg --name accidents-group --container-name scoring"
+    )
     assert component.outputs["scoring_uri"] == recording.stack_outputs["scoring_uri"]
 
 
@@ -236,3 +239,11 @@ def test_secondary_key_rotation_changes_only_the_container_group() -> None:
     updated = diff({}, {"secondary_key": "secondary-" + "r" * 22})
     assert set(updated) == {"accidents-group"}
     assert all(".secureValue" in path for path in updated["accidents-group"])
+
+
+def test_logs_command_waits_for_both_names() -> None:
+    assert az_logs_command(None, "group") is None
+    assert az_logs_command("rg", "") is None
+    assert az_logs_command("rg", "g") == (
+        "az container logs --resource-group rg --name g --container-name scoring"
+    )

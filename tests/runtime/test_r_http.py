@@ -166,7 +166,7 @@ def test_two_r_workers_serve_two_requests_at_once(tmp_path: Path) -> None:
         answers: list[httpx.Response] = []
 
         def call() -> None:
-            answers.append(httpx.post(server.url + "/score", json={"sleep": 1.0}, timeout=30))
+            answers.append(httpx.post(server.url + "/score", json={"sleep": 1.5}, timeout=30))
 
         started = time.monotonic()
         threads = [threading.Thread(target=call) for _ in range(2)]
@@ -179,7 +179,7 @@ def test_two_r_workers_serve_two_requests_at_once(tmp_path: Path) -> None:
         server.stop()
     assert [a.status_code for a in answers] == [200, 200]
     assert len({a.json()["pid"] for a in answers}) == 2
-    assert elapsed < 1.8, f"two 1 s requests took {elapsed:.2f} s"
+    assert elapsed < 2.6, f"two 1.5 s requests took {elapsed:.2f} s"
 
 
 def test_r_script_reads_the_multi_model_layout(tmp_path: Path) -> None:

@@ -4,10 +4,10 @@ No engine, no plugins, no cloud credentials: Pulumi's mock monitor answers every
 configured :class:`pulumi.runtime.Mocks` computes provider outputs, and a recording monitor keeps
 each request (type, name, parent, inputs as sent on the wire, diff-relevant options).
 
-Each run happens in a fresh :class:`contextvars.Context` with its own event loop, so the Pulumi
-SDK's ambient state (settings, root stack, config) does not leak from one render to the next in the
-same process; the working directory, ``sys.path`` and modules imported from the program's folder
-are restored afterwards.
+Each run happens on its own thread, in a fresh :class:`contextvars.Context` with its own event
+loop, so the Pulumi SDK's ambient state (settings, root stack, config) does not leak from one render
+to the next, nor into the caller; the working directory, ``sys.path`` and modules imported from the
+program's folder are restored afterwards.
 """
 
 from __future__ import annotations
@@ -351,8 +351,25 @@ def run_program(
 ) -> Render:
     """Run ``project``'s program for ``stack`` with ``config`` under ``mocks``; return the render.
 
+    The run happens on a thread of its own, in an empty ``contextvars`` context, with an event loop
+    of its own: the caller's event loop and Pulumi settings are left exactly as they were.
     Raises :class:`ProgramError` (one-line message) when the program, or an ``apply`` in it, fails.
     """
-    return contextvars.Context().run(
-        _run_in_fresh_context, project, stack, config, mocks or default_mocks()
-    )
+    chosen = mocks or default_mocks()
+    result: list[Render] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(
+                contextvars.Context().run(_run_in_fresh_context, project, stack, config, chosen)
+            )
+        except BaseException as exc:  # re-raised on the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=target, name=f"mlws-render-{project.name}", daemon=True)
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -64,8 +65,16 @@ def test_two_renders_in_one_process_are_identical_and_leave_no_state(keys_progra
     import pulumi.runtime.settings as settings
 
     cwd, path = Path.cwd(), list(sys.path)
-    first = render_program(keys_program, stack="dev").to_json()
-    second = render_program(keys_program, stack="dev").to_json()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        first = render_program(keys_program, stack="dev").to_json()
+        second = render_program(keys_program, stack="dev").to_json()
+        assert asyncio.get_event_loop() is loop
+        assert not loop.is_closed()
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
     assert first == second
     assert Path.cwd() == cwd
     assert sys.path == path

@@ -372,8 +372,8 @@ def slow(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]
         "slow.py",
         model_root / "single",
         log_dir,
-        reference_env={"SCORING_TIMEOUT_MS": "700"},
-        mlws_args=["--scoring-timeout-ms", "700"],
+        reference_env={"SCORING_TIMEOUT_MS": "1500"},
+        mlws_args=["--scoring-timeout-ms", "1500"],
     )
 
 
@@ -385,12 +385,12 @@ def test_slow_but_in_time(slow: Pair) -> None:
 def test_deliberate_difference_scoring_timeout_is_504(slow: Pair) -> None:
     """azmlinfsrv answers a scoring timeout with 500; mlws with 504 Gateway Timeout, the status
     Azure ML's own front end uses for it, so clients can tell a timeout from a failing script."""
-    reference = call(slow.reference, "POST", "/score", json={"sleep": 3})
-    assert (reference.status, reference.body) == (500, {"message": "Scoring timeout after 700 ms"})
+    reference = call(slow.reference, "POST", "/score", json={"sleep": 4})
+    assert (reference.status, reference.body) == (500, {"message": "Scoring timeout after 1500 ms"})
     assert reference.headers["x-ms-run-function-failed"] == "True"
-    ours = mlws_side(slow, "POST", "/score", json={"sleep": 3})
+    ours = mlws_side(slow, "POST", "/score", json={"sleep": 4})
     assert ours.status == 504
-    assert ours.body["message"] == "Scoring timeout after 700 ms"
+    assert ours.body["message"] == "Scoring timeout after 1500 ms"
 
 
 # --- an inference_schema-decorated script ---------------------------------------------------------

@@ -42,11 +42,13 @@ __all__ = [
     "Change",
     "GraphDiff",
     "MlwsMocks",
+    "MockHarness",
     "RecordedResource",
     "Recording",
     "RecordingMonitor",
     "diff_programs",
     "diff_recordings",
+    "install_mocks",
     "run_program",
     "secret",
 ]
@@ -188,6 +190,9 @@ OUTPUT_RULES: dict[str, OutputRule] = {
     "kubernetes:core/v1:Secret": _kubernetes_autonamed,
     "kubernetes:core/v1:ConfigMap": _kubernetes_autonamed,
     "azure-native:containerservice:ManagedCluster": _managed_cluster,
+    "azure-native:resources:ResourceGroup": lambda name, inputs: {
+        "name": inputs.get("resourceGroupName", name)
+    },
     "azure-native:containerservice:AgentPool": lambda name, inputs: {
         "name": inputs.get("agentPoolName", name)
     },
@@ -339,10 +344,15 @@ class RecordedResource:
 
 @dataclass
 class Recording:
-    """Everything one program run registered, in registration order."""
+    """Everything one program run registered.
+
+    Iteration (and :meth:`to_json`) follows the resource tree, depth first, siblings sorted by
+    name then type: the same program gives the same order, although Pulumi registers siblings
+    concurrently.
+    """
 
     resources: dict[str, RecordedResource] = field(default_factory=dict)
-    """By URN, in registration order."""
+    """By URN, in the order registrations arrived (which varies between runs)."""
     stack_urn: str = ""
     """The root stack's URN."""
     stack_outputs: dict[str, Any] = field(default_factory=dict)
@@ -351,7 +361,26 @@ class Recording:
     """Exports with secrets replaced by :data:`SECRET_PLACEHOLDER`."""
 
     def __iter__(self) -> Iterator[RecordedResource]:
-        return iter(self.resources.values())
+        children: dict[str, list[RecordedResource]] = {}
+        for resource in self.resources.values():
+            children.setdefault(resource.parent, []).append(resource)
+        for group in children.values():
+            group.sort(key=lambda r: (r.name, r.type))
+        seen: set[str] = set()
+
+        def walk(parent: str) -> Iterator[RecordedResource]:
+            for child in children.get(parent, []):
+                if child.urn not in seen:
+                    seen.add(child.urn)
+                    yield child
+                    yield from walk(child.urn)
+
+        yield from walk(self.stack_urn)
+        for orphan in sorted(self.resources.values(), key=lambda r: r.urn):
+            if orphan.urn not in seen:
+                seen.add(orphan.urn)
+                yield orphan
+                yield from walk(orphan.urn)
 
     def __len__(self) -> int:
         return len(self.resources)
@@ -595,6 +624,72 @@ def _run_isolated(
             loop.close()
             monitor.close()
     return monitor.recording
+
+
+class MockHarness:
+    """Pulumi mocks for one test, usable two ways (``tests/conftest.py``'s ``pulumi_mocks``).
+
+    - :meth:`run` runs a whole program in isolation and returns its :class:`Recording`;
+    - while :meth:`install`-ed, code decorated with ``@pulumi.runtime.test`` registers against
+      these mocks and :attr:`recording` shows what it registered (assert inside
+      ``Output.all(...).apply(...)``).
+
+    :meth:`install` sets a fresh event loop and a root stack in the current context; :meth:`close`
+    drains pending work and restores both.
+    """
+
+    def __init__(self, mocks: MlwsMocks | None = None) -> None:
+        self.mocks = mocks or MlwsMocks()
+        """The mocks answering registrations (``registrations`` lists what was registered)."""
+        self.runs: list[Recording] = []
+        """Recordings of every :meth:`run`."""
+        self._monitor: RecordingMonitor | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._root: contextvars.Token[Any] | None = None
+
+    @property
+    def recording(self) -> Recording:
+        """What code run against the installed mocks registered so far."""
+        if self._monitor is None:
+            raise RuntimeError("MockHarness.install() was not called")
+        return self._monitor.recording
+
+    def run(self, program: Callable[[], object], **kwargs: Any) -> Recording:
+        """Run ``program`` in isolation (see :func:`run_program`) with :attr:`mocks`."""
+        recording = run_program(program, mocks=self.mocks, **kwargs)
+        self.runs.append(recording)
+        return recording
+
+    def install(self, *, preview: bool = False) -> None:
+        """Install the mocks in the current context, with a root stack and an event loop."""
+        from pulumi.runtime import settings
+        from pulumi.runtime.stack import Stack
+
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self._root = settings.ROOT.set(None)
+        self._monitor = install_mocks(self.mocks, preview=preview)
+        Stack()._finish()
+
+    def close(self) -> None:
+        """Finish pending registrations, close the loop, restore the previous root resource."""
+        from pulumi.runtime import settings
+        from pulumi.runtime.stack import wait_for_rpcs
+
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            loop.run_until_complete(wait_for_rpcs())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+            if self._monitor is not None:
+                self._monitor.close()
+            if self._root is not None:
+                settings.ROOT.reset(self._root)
+                self._root = None
 
 
 # --- diffs ---------------------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""ScoringImage under Pulumi mocks: graph, tag = content hash, push by digest, secrets, diffs."""
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from mlws.components.build_context import plan_context, write_context
+from mlws.components.errors import ConfigError
+from mlws.components.inference_config import EnvironmentArgs, InferenceConfigArgs
+from mlws.components.scoring_image import ScoringImage, ScoringImageArgs, parse_scoring_image
+from pulumi.provider.experimental.analyzer import Analyzer
+from scoring_project import Project, make_project
+
+from mlws.mocks import MockHarness, diff_programs
+
+IMAGE = "docker:index/image:Image"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path)
+
+
+def image_program(project: Project, **overrides: Any) -> Callable[[], None]:
+    def program() -> None:
+        image = ScoringImage("toy", project.image_args(**overrides))
+        pulumi.export("image_ref", image.image_ref)
+        pulumi.export("tag", image.tag)
+        pulumi.export("digest", image.digest)
+
+    return program
+
+
+def test_local_image_graph(pulumi_mocks: MockHarness, project: Project) -> None:
+    recording = pulumi_mocks.run(image_program(project))
+    component = recording.named("toy", "mlws:index:ScoringImage")
+    (image,) = recording.children(component)
+    assert image.type == IMAGE
+    assert image.name == "toy-image"
+    tag = parse_scoring_image("toy", project.image_args()).plan().tag
+    assert image.inputs["imageName"] == f"toy:{tag}"
+    assert image.inputs["skipPush"] is True
+    assert image.inputs["build"] == {"context": str(project.build), "platform": "linux/amd64"}
+    assert "registry" not in image.inputs
+    assert recording.stack_outputs == {"image_ref": f"toy:{tag}", "tag": tag, "digest": tag}
+    assert (project.build / "Dockerfile").is_file()
+    assert len(recording) == 2
+
+
+def test_pushed_image_is_referenced_by_digest(pulumi_mocks: MockHarness, project: Project) -> None:
+    password = "registry-password-123"
+    recording = pulumi_mocks.run(
+        image_program(
+            project,
+            registry_server="myacr.azurecr.io",
+            registry_username="myacr",
+            registry_password=password,
+            repository="team/accidents",
+        )
+    )
+    image = recording.named("toy-image")
+    name = image.inputs["imageName"]
+    assert name.startswith("myacr.azurecr.io/team/accidents:")
+    assert image.inputs["skipPush"] is False
+    assert image.inputs["registry"]["server"] == "myacr.azurecr.io"
+    assert "registry" in image.secret_paths  # the SDK marks the whole object secret
+    ref = recording.stack_outputs["image_ref"]
+    assert ref.startswith("myacr.azurecr.io/team/accidents@sha256:")
+    assert recording.stack_outputs["digest"] == ref.rpartition("@")[2]
+    assert password not in json.dumps(recording.to_json())
+
+
+def test_unchanged_inputs_give_no_diff(project: Project) -> None:
+    diff, before, _ = diff_programs(lambda _: image_program(project), 1, 1)
+    assert not diff, str(diff)
+    assert len(before) == 2
+
+
+def test_new_model_version_changes_only_the_image_name(project: Project) -> None:
+    def program(version: int) -> Callable[[], None]:
+        model = {"name": "toy", "version": version, "path": str(project.model)}
+        return image_program(project, models=[model])
+
+    diff, before, after = diff_programs(program, 1, 2)
+    assert diff.updated == {"toy-image": ("imageName",)}
+    assert not diff.created
+    assert not diff.deleted
+    assert before.stack_outputs["tag"] != after.stack_outputs["tag"]
+
+
+def test_model_bytes_change_the_tag(pulumi_mocks: MockHarness, project: Project) -> None:
+    first = pulumi_mocks.run(image_program(project)).stack_outputs["tag"]
+    (project.model / "model.txt").write_text("retrained\n")
+    second = pulumi_mocks.run(image_program(project)).stack_outputs["tag"]
+    assert first != second
+
+
+def test_invalid_args_fail_before_anything_is_registered(
+    pulumi_mocks: MockHarness, project: Project
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        pulumi_mocks.run(image_program(project, entry_script="nope.py", push=True))
+    assert set(caught.value.fields) == {"entry_script", "registry_server"}
+    assert pulumi_mocks.mocks.registrations == []
+
+
+def test_args_schema_repeats_the_inference_config_fields() -> None:
+    """ScoringImageArgs spells out InferenceConfigArgs' fields (for the schema's docs)."""
+    full = ScoringImageArgs.__annotations__
+    for field, hint in InferenceConfigArgs.__annotations__.items():
+        assert full[field] == hint, field
+        expected = Analyzer("mlws").get_docstring(InferenceConfigArgs, field) or Analyzer(
+            "mlws"
+        ).get_docstring(EnvironmentArgs, field)
+        assert expected, field
+        assert Analyzer("mlws").get_docstring(ScoringImageArgs, field) == expected, field
+    schema = Analyzer("mlws").analyze([ScoringImage])
+    inputs = schema["component_definitions"]["ScoringImage"].inputs
+    assert all(p.description for p in inputs.values())
+    assert inputs["registryPassword"].plain is None  # an Input: may be a secret Output
+    assert inputs["entryScript"].optional is False
+    assert inputs["pipPackages"].plain is True  # known at preview, validated there
+
+
+def _docker_ready() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    return subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.needs_docker
+@pytest.mark.slow
+@pytest.mark.skipif(not _docker_ready(), reason="needs a reachable Docker engine (docker info)")
+def test_docker_builds_the_local_example_image(tmp_path: Path) -> None:
+    example = REPO_ROOT / "examples" / "local-sklearn"
+    spec = parse_scoring_image(
+        "local-sklearn",
+        {
+            "entry_script": "score.py",
+            "source_directory": str(example / "scoring"),
+            "pip_packages": ["scikit-learn==1.7.2", "joblib", "numpy"],
+            "models": [{"name": "diabetes", "version": 1, "path": str(example / "model")}],
+            "build_dir": str(tmp_path / "context"),
+        },
+    )
+    context = plan_context(spec.inference_config, spec.models)
+    write_context(context, spec.build_dir)
+    tag = f"mlws-test/local-sklearn:{context.tag}"
+    subprocess.run(["docker", "build", "-t", tag, str(spec.build_dir)], check=True)
+    try:
+        done = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--entrypoint",
+                "python3",
+                tag,
+                "-c",
+                "import mlws.runtime, os; print(os.environ['AZUREML_MODEL_DIR'])",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert done.stdout.strip() == "/var/azureml-app/azureml-models/diabetes/1"
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)

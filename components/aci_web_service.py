@@ -83,7 +83,7 @@ class AciWebServiceArgs(TypedDict, total=False):
     dns_name_label: str
     """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
     port: int
-    """Public port without TLS (default 80)."""
+    """Public port without TLS (default 5001; 80 needs an image allowed to bind it)."""
     ssl_enabled: bool
     """Serve HTTPS on 443 through a Caddy sidecar (ACI has no TLS of its own)."""
     ssl_cname: str
@@ -163,7 +163,7 @@ class AciWebService(pulumi.ComponentResource):
     """A scoring web service on Azure Container Instances (one container group)."""
 
     scoring_uri: pulumi.Output[str]
-    """The ``POST`` scoring endpoint, e.g. ``http://<label>.<region>.azurecontainer.io/score``."""
+    """The ``POST`` scoring endpoint, e.g. ``http://<label>.<region>.azurecontainer.io:5001/score``."""
     swagger_uri: pulumi.Output[str]
     """The OpenAPI document of the service."""
     auth_mode: pulumi.Output[str]

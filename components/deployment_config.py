@@ -166,7 +166,8 @@ class AciDeploymentConfig(DeploymentConfig):
     """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
 
     port: int | None = Field(default=None, ge=1, le=65535)
-    """Public port (80 without TLS; TLS always listens on 443)."""
+    """Public port without TLS (default 5001, the image's port: ACI cannot map ports, and the
+    image runs as a non-root user, which may not bind ports below 1024); TLS listens on 443."""
 
     ssl_enabled: bool = False
     """Serve HTTPS through a Caddy sidecar (ACI has no TLS of its own)."""
@@ -225,7 +226,7 @@ class AciDeploymentConfig(DeploymentConfig):
         """The port clients connect to."""
         if self.ssl_enabled:
             return 443
-        return self.port if self.port is not None else 80
+        return self.port if self.port is not None else CONTAINER_PORT
 
     @property
     def runtime_port(self) -> int:

@@ -56,12 +56,12 @@ def test_default_group_matches_the_sdk() -> None:
     assert scoring["name"] == SCORING_CONTAINER
     assert scoring["image"] == IMAGE
     assert scoring["resources"] == {"requests": {"cpu": 0.1, "memory_in_gb": 0.5}}
-    assert args["ip_address"]["ports"] == [{"port": 80, "protocol": "TCP"}]
+    assert args["ip_address"]["ports"] == [{"port": 5001, "protocol": "TCP"}]
     assert "dns_name_label" not in args["ip_address"]
     assert "image_registry_credentials" not in args
     env = env_of(scoring)
     assert env[env_var_name("auth_mode")]["value"] == "none"
-    assert env[env_var_name("port")]["value"] == "80"
+    assert env[env_var_name("port")]["value"] == "5001"
     assert env[env_var_name("host")]["value"] == "0.0.0.0"
 
 
@@ -90,7 +90,7 @@ def test_keys_only_as_secure_values_and_registry_password() -> None:
 
 
 def test_probes_use_the_runtime_routes_and_settings() -> None:
-    args = render(AciDeploymentConfig(initial_delay_seconds=30, failure_threshold=5))
+    args = render(AciDeploymentConfig(initial_delay_seconds=30, failure_threshold=5, port=80))
     scoring = args["containers"][0]
     assert scoring["liveness_probe"]["http_get"] == {"path": "/live", "port": 80, "scheme": "http"}
     assert scoring["liveness_probe"]["initial_delay_seconds"] == 30
@@ -135,7 +135,8 @@ def test_tls_sidecar_without_certificate_uses_acme() -> None:
 
 
 def test_scoring_urls() -> None:
-    assert scoring_base_url(AciDeploymentConfig(), "h") == "http://h"
+    assert scoring_base_url(AciDeploymentConfig(), "h") == "http://h:5001"
+    assert scoring_base_url(AciDeploymentConfig(port=80), "h") == "http://h"
     assert scoring_base_url(AciDeploymentConfig(port=8890), "h") == "http://h:8890"
     tls = AciDeploymentConfig(ssl_enabled=True, dns_name_label="x")
     assert scoring_base_url(tls, "h") == "https://h"

@@ -96,8 +96,8 @@ def test_graph_and_outputs(pulumi_mocks: Any) -> None:
     assert env[env_var_name("auth_mode")]["value"] == "key"
     assert env[env_var_name("primary_key")]["secureValue"] == PRIMARY
     assert recording.stack_outputs == {
-        "scoring_uri": "http://accidents.westeurope.azurecontainer.io/score",
-        "swagger_uri": "http://accidents.westeurope.azurecontainer.io/swagger.json",
+        "scoring_uri": "http://accidents.westeurope.azurecontainer.io:5001/score",
+        "swagger_uri": "http://accidents.westeurope.azurecontainer.io:5001/swagger.json",
         "auth_mode": "key",
         "container_group_name": "accidents-group",
     }

@@ -58,7 +58,7 @@ def test_aks_defaults_follow_azure_ml() -> None:
 def test_aci_defaults_follow_azure_ml() -> None:
     config = aci()
     assert config.auth_mode == "none"  # auth off by default on ACI
-    assert (config.public_port, config.runtime_port) == (80, 80)
+    assert (config.public_port, config.runtime_port) == (5001, 5001)
 
 
 def test_aks_token_auth_turns_key_auth_off_by_default() -> None:

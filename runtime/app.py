@@ -55,7 +55,7 @@ from mlws.runtime.executor import Busy, ScoringExecutor, ScoringTimeout
 from mlws.runtime.logs import AccessLog
 from mlws.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlws.runtime.metrics import Metrics
-from mlws.runtime.python_script import is_json_content_type, json_error
+from mlws.runtime.python_script import is_json_content_type
 from mlws.runtime.settings import RuntimeSettings
 from mlws.runtime.swagger import SwaggerDocs, SwaggerError
 
@@ -407,6 +407,7 @@ class ScoringApp:
         authorization: bytes | None = None
         request_id: bytes | None = None
         ms_request_id: bytes | None = None
+        client_id: bytes | None = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value
@@ -414,21 +415,34 @@ class ScoringApp:
                 request_id = value
             elif name == b"x-ms-request-id":
                 ms_request_id = value
+            elif name == b"x-ms-client-request-id":
+                client_id = value
+        if method == "HEAD" and path != "/score":  # as Flask: HEAD answers like GET, no body
+            method = "GET"
+            send = _without_body(send)
         too_long = None
         if request_id is not None and len(request_id) > REQUEST_ID_LIMIT:
             too_long = f"x-request-id must not exceed {REQUEST_ID_LIMIT} characters"
             request_id = None
-        elif ms_request_id is not None and len(ms_request_id) > REQUEST_ID_LIMIT:
-            too_long = (
-                "x-ms-request-id and x-ms-client-request-id must not exceed "
-                f"{REQUEST_ID_LIMIT} characters"
-            )
-            ms_request_id = None
         if request_id is None:
             request_id = ms_request_id or self._ids.next()
-        if ms_request_id is None:
-            ms_request_id = request_id
-        ids = [(b"x-request-id", request_id), (b"x-ms-request-id", ms_request_id)]
+        # azmlinfsrv's ids: x-ms-request-id (legacy) defaults to the client id, then the request id;
+        # the client id defaults to a given legacy id.
+        if ms_request_id is None and client_id is None:
+            ids = [(b"x-request-id", request_id), (b"x-ms-request-id", request_id)]
+        else:
+            legacy = ms_request_id or client_id or request_id
+            client = client_id or ms_request_id or b""
+            if too_long is None and max(len(legacy), len(client)) > REQUEST_ID_LIMIT:
+                too_long = (
+                    "x-ms-request-id and x-ms-client-request-id must not exceed "
+                    f"{REQUEST_ID_LIMIT} characters"
+                )
+            ids = [
+                (b"x-request-id", request_id),
+                (b"x-ms-request-id", legacy),
+                (b"x-ms-client-request-id", client),
+            ]
         if too_long is not None:  # azmlinfsrv's 431 and messages
             status = await self._error(send, 431, too_long, [])
         elif path == "/score":
@@ -684,6 +698,17 @@ class ScoringApp:
         return status
 
 
+def _without_body(send: Send) -> Send:
+    """``send`` for a HEAD request: the GET answer's headers, no body."""
+
+    async def send_head(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return send_head
+
+
 def _failed(ids: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [header for header in ids if header is not _RUN_OK] + [_RUN_FAILED]
 
@@ -698,10 +723,13 @@ def _json_problem(body: bytes, wants_object: bool) -> str | None:
         orjson.loads(body)
     except orjson.JSONDecodeError:
         try:
-            body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             return f"Input cannot be decoded as UTF-8: {exc}"
-        return f"POST body could not be decoded as JSON: {json_error(body)}"
+        try:
+            json.loads(text)  # Python's JSON also takes NaN and Infinity, as clients send them
+        except ValueError as exc:
+            return f"POST body could not be decoded as JSON: {exc}"
     return None
 
 

@@ -68,6 +68,15 @@ async def test_options_and_wrong_methods(serve_app: Serve) -> None:
     assert (await client.post("/", content=b"{}")).status_code == 405
 
 
+async def test_head_answers_get_routes_without_a_body(serve_app: Serve) -> None:
+    _, client = await serve_app("echo")
+    for path in ("/", "/live", "/ready", "/swagger.json"):
+        response = await client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+    assert (await client.head("/score")).status_code == 405
+
+
 async def test_unknown_paths_are_404_json(serve_app: Serve) -> None:
     _, client = await serve_app("echo")
     response = await client.get("/nope")
@@ -94,6 +103,19 @@ class TestRequestIds:
         assert response.headers["x-request-id"] == "ms-7"
         assert response.headers["x-ms-request-id"] == "ms-7"
 
+    async def test_client_request_ids_as_azmlinfsrv(self, serve_app: Serve) -> None:
+        _, client = await serve_app("echo")
+        both = await client.get(
+            "/", headers={"x-ms-client-request-id": "client-1", "x-request-id": "req-2"}
+        )
+        assert both.headers["x-request-id"] == "req-2"
+        assert both.headers["x-ms-request-id"] == "client-1"
+        assert both.headers["x-ms-client-request-id"] == "client-1"
+        legacy = await client.get("/", headers={"x-ms-request-id": "legacy-3"})
+        assert legacy.headers["x-ms-client-request-id"] == "legacy-3"
+        plain = await client.get("/")
+        assert "x-ms-client-request-id" not in plain.headers
+
     async def test_overlong_ids_get_431_with_azmlinfsrv_messages(self, serve_app: Serve) -> None:
         _, client = await serve_app("echo")
         response = await client.get("/", headers={"x-request-id": "x" * 101})
@@ -102,6 +124,8 @@ class TestRequestIds:
         response = await client.get("/", headers={"x-ms-request-id": "x" * 101})
         assert response.status_code == 431
         assert response.json()["message"].startswith("x-ms-request-id and x-ms-client-request-id")
+        response = await client.get("/", headers={"x-ms-client-request-id": "x" * 101})
+        assert response.status_code == 431
 
     async def test_score_answers_say_whether_run_failed(self, serve_app: Serve) -> None:
         _, client = await serve_app("echo")
@@ -183,6 +207,15 @@ class TestBodyChecks:
         response = await client.post("/score", content=body, headers=JSON)
         assert response.status_code == 400
         assert response.json()["message"].startswith(message)
+
+    async def test_nan_and_infinity_reach_run_as_python_clients_send_them(
+        self, serve_app: Serve
+    ) -> None:
+        _, client = await serve_app("raw")
+        body = b'{"v": NaN, "w": [Infinity, -Infinity, 1.5]}'
+        response = await client.post("/score", content=body, headers=JSON)
+        assert response.status_code == 200
+        assert response.json() == {"raw": body.decode()}
 
     async def test_strict_json_off_passes_any_body_like_azmlinfsrv(self, serve_app: Serve) -> None:
         _, client = await serve_app("raw", strict_json=False)

@@ -193,6 +193,9 @@ def test_json_content_types(content_type: str | None, expected: bool) -> None:
 
 def test_parse_json_object_accepts_objects() -> None:
     assert parse_json_object(b'{"a": 1}') == {"a": 1}
+    parsed = parse_json_object(b'{"a": NaN, "b": Infinity}')
+    assert parsed["a"] != parsed["a"]  # NaN, as Python's json reads it
+    assert parsed["b"] == float("inf")
 
 
 class TestBatch:

@@ -1,6 +1,7 @@
 """Compare two renders: what a ``pulumi up`` would create, change (field by field) or delete.
 
-Resources are matched by URN, as the Pulumi engine matches them. A changed resource is an
+Resources are matched by URN, as the Pulumi engine matches them (stack and project aside, so a
+dev render can be compared with a prod render). A changed resource is an
 ``update`` unless a rule below *knows* the change forces a replacement:
 
 - the resource's ``replaceOnChanges`` option names the changed field;
@@ -131,6 +132,10 @@ class RenderDiff:
     unchanged: int
     config: list[ValueChange] = field(default_factory=list)
     outputs: list[ValueChange] = field(default_factory=list)
+    old_stack: str = ""
+    """``project/stack`` of the old render."""
+    new_stack: str = ""
+    """``project/stack`` of the new render (differs from :attr:`old_stack` for a promotion)."""
 
     def of_kind(self, kind: Kind) -> list[ResourceChange]:
         """The changes of one kind, in order."""
@@ -221,27 +226,37 @@ def replace_reasons(res: RenderedResource, changes: list[FieldChange]) -> list[s
     return reasons
 
 
+def identity(urn: str) -> str:
+    """What matches a resource across renders: its URN without stack and project.
+
+    Within one stack this is the URN itself; it also lets a dev render be compared with a prod
+    render (a promotion) resource by resource.
+    """
+    parts = urn.split("::", 2)
+    return parts[2] if len(parts) == 3 else urn
+
+
 def _compare(old: Render, new: Render) -> dict[str, ResourceChange]:
-    olds, news = old.by_urn(), new.by_urn()
+    """Changes keyed by the new render's URN (the old one's for deletions)."""
+    olds = {identity(r.urn): r for r in old.resources}
+    news = {identity(r.urn): r for r in new.resources}
     changes: dict[str, ResourceChange] = {}
-    for urn, res in news.items():
-        if urn not in olds:
-            changes[urn] = ResourceChange("create", urn, res.type, res.name)
+    for key, res in news.items():
+        if key not in olds:
+            changes[res.urn] = ResourceChange("create", res.urn, res.type, res.name)
             continue
-        before = olds[urn]
+        before = olds[key]
         if before.read and res.read:
             continue
         diffs = field_changes(before.inputs, res.inputs)
-        if before.type != res.type:
-            diffs.insert(0, FieldChange("(type)", before.type, res.type))
         if not diffs:
             continue
         reasons = replace_reasons(res, diffs)
         kind: Kind = "replace" if reasons else "update"
-        changes[urn] = ResourceChange(kind, urn, res.type, res.name, diffs, reasons)
-    for urn, res in olds.items():
-        if urn not in news:
-            changes[urn] = ResourceChange("delete", urn, res.type, res.name)
+        changes[res.urn] = ResourceChange(kind, res.urn, res.type, res.name, diffs, reasons)
+    for key, res in olds.items():
+        if key not in news:
+            changes[res.urn] = ResourceChange("delete", res.urn, res.type, res.name)
     return changes
 
 
@@ -302,6 +317,8 @@ def diff_renders(old: Render, new: Render) -> RenderDiff:
         unchanged=unchanged,
         config=_value_changes(old.config, new.config),
         outputs=_value_changes(old.outputs, new.outputs),
+        old_stack=f"{old.project}/{old.stack}",
+        new_stack=f"{new.project}/{new.stack}",
     )
 
 

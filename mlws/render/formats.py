@@ -95,9 +95,11 @@ def _value_line(change: ValueChange) -> str:
 
 def diff_text(diff: RenderDiff) -> str:
     """A terminal-friendly diff, like ``pulumi preview --diff``."""
-    if diff.empty:
-        return f"No changes. ({diff.unchanged} unchanged)\n"
     lines: list[str] = []
+    if diff.old_stack != diff.new_stack:
+        lines.append(f"Comparing {diff.old_stack} -> {diff.new_stack}")
+    if diff.empty:
+        return "\n".join([*lines, f"No changes. ({diff.unchanged} unchanged)"]) + "\n"
     if diff.config:
         lines.append("Config:")
         lines += [f"    {_value_line(c)}" for c in diff.config]
@@ -119,7 +121,10 @@ def _change_head(change: ResourceChange) -> str:
 
 def diff_markdown(diff: RenderDiff) -> str:
     """A diff to paste into a pull request."""
-    lines = ["## Infrastructure diff (mlws render, offline)", "", f"**{diff.summary()}**", ""]
+    lines = ["## Infrastructure diff (mlws render, offline)", ""]
+    if diff.old_stack != diff.new_stack:
+        lines += [f"Comparing `{diff.old_stack}` with `{diff.new_stack}`.", ""]
+    lines += [f"**{diff.summary()}**", ""]
     if diff.config:
         lines += ["### Config", "", *[f"- {_code(_value_line(c))}" for c in diff.config], ""]
     if diff.changes:
@@ -149,6 +154,8 @@ def diff_json(diff: RenderDiff) -> str:
         return {} if value is MISSING else {"value": value}
 
     data = {
+        "old": diff.old_stack,
+        "new": diff.new_stack,
         "summary": {
             **{k: len(diff.of_kind(k)) for k in ("create", "update", "replace", "delete")},
             "unchanged": diff.unchanged,

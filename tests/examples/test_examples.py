@@ -225,3 +225,19 @@ def test_every_example_renders_on_the_command_line(tmp_path: Path) -> None:
         result = runner.invoke(app, ["render", str(EXAMPLES / example)])
         assert result.exit_code == 0, f"{example}: {result.output}"
         assert result.stdout.startswith(f"# Render of project `mlws-{example}`")
+
+
+def test_promotion_diff_from_dev_to_prod() -> None:
+    """dev vs prod of one program: prod builds nothing and runs bigger, the rest is the same."""
+    dev, _ = render_example("aks-gpu", "dev")
+    prod, _ = render_example("aks-gpu", "prod")
+    changes = _changes(dev, prod)
+    assert {name for name, kind in changes.items() if kind == "delete"} == {
+        "mlwsaksgpu",
+        "diabetes-gpu",  # the ScoringImage component
+        "diabetes-gpu-image",
+    }
+    assert "create" not in changes.values()
+    assert changes["diabetes-gpu-deployment"] == "update"
+    assert changes["diabetes-gpu-hpa"] == "update"
+    assert "diabetes-gpu-keys-primary" not in changes

@@ -55,7 +55,6 @@ def workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         # the program imports mlws from this virtual environment
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": str(REPO),
     }
     _pulumi(["stack", "select", "--create", "dev"], program, env)
     return program, env

@@ -276,3 +276,21 @@ def test_kubernetes_secret_data_change_is_a_replacement() -> None:
         "stringData.k: pulumi-kubernetes replaces a Secret whose data changes "
         "(unless enableSecretMutable is set)"
     ]
+
+
+def test_renders_of_two_stacks_are_matched_without_stack_and_project() -> None:
+    dev = Render(project="app", stack="dev", config={}, resources=[deployment("img:1")])
+    prod_res = deployment("img:1", cpu="2")
+    prod_res = RenderedResource(
+        urn=prod_res.urn.replace("urn:pulumi:dev::", "urn:pulumi:prod::"),
+        type=prod_res.type,
+        name=prod_res.name,
+        parent=None,
+        custom=True,
+        inputs=prod_res.inputs,
+    )
+    prod = Render(project="app", stack="prod", config={}, resources=[prod_res])
+    diff = diff_renders(dev, prod)
+    assert [(c.kind, c.name) for c in diff.changes] == [("update", "svc-deployment")]
+    assert diff_text(diff).splitlines()[0] == "Comparing app/dev -> app/prod"
+    assert json.loads(diff_json(diff))["new"] == "app/prod"

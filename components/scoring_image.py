@@ -75,7 +75,7 @@ class ScoringImageArgs(TypedDict, total=False):
     push: bool
     """Push the image (default: whether ``registry_server`` is set)."""
     platform: str
-    """Target platform (default ``linux/amd64``, what ACI and AKS nodes run)."""
+    """Target platform (default: ``linux/amd64`` when pushed, as ACI/AKS run; else the host's)."""
     build_dir: str
     """Folder the build context is assembled in (default ``.mlws/build/<name>``)."""
 
@@ -96,7 +96,7 @@ class ScoringImageSpec(InferenceConfig):
     models: tuple[Model, ...] = Field(default=(), description="Models in the image.")
     repository: str = Field(description="Image repository.")
     push: bool = Field(default=False, description="Push to the registry.")
-    platform: str = Field(default="linux/amd64", description="Target platform.")
+    platform: str | None = Field(default=None, description="Target platform.")
     build_dir: Path = Field(description="Build context folder.")
 
     @classmethod
@@ -122,6 +122,11 @@ class ScoringImageSpec(InferenceConfig):
             problems.add(problem.field, problem.message)
         problems.raise_if_any()
         return self
+
+    @property
+    def target_platform(self) -> str | None:
+        """The build platform: explicit, ``linux/amd64`` for pushed images, else the host's."""
+        return self.platform or ("linux/amd64" if self.push else None)
 
     @property
     def inference_config(self) -> InferenceConfig:
@@ -200,7 +205,9 @@ class ScoringImage(pulumi.ComponentResource):
         image = docker.Image(
             f"{name}-image",
             image_name=pulumi.Output.concat(repository, ":", context.tag),
-            build=docker.DockerBuildArgs(context=str(spec.build_dir), platform=spec.platform),
+            build=docker.DockerBuildArgs(
+                context=str(spec.build_dir), platform=spec.target_platform
+            ),
             registry=registry,
             skip_push=not spec.push,
             opts=pulumi.ResourceOptions(parent=self),

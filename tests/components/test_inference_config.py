@@ -19,7 +19,10 @@ def test_defaults_and_inferred_language(project: Project) -> None:
     assert spec.python_version == "3.11"
     assert spec.repository == "my-model"
     assert spec.push is False
-    assert spec.platform == "linux/amd64"
+    assert spec.target_platform is None
+    assert parse_scoring_image("x", project.image_args(registry_server="r.io")).target_platform == (
+        "linux/amd64"
+    )
     assert spec.environment.pip_packages == ("numpy==2.1.3",)
     assert spec.models[0].version == 1
     assert spec.inference_config.entry_script == "score.py"

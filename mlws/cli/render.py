@@ -60,12 +60,20 @@ def _diff(old_path: Path, new_path: Path, fmt: Format) -> str:
 def _render(program_dir: Path, stack: str, config: list[str], fmt: Format) -> str:
     from mlws.render import RenderError, render_program
     from mlws.render.formats import render_json, render_markdown
-    from mlws.render.project import parse_overrides
+    from mlws.render.project import load_project, parse_overrides, stack_config_path
 
     try:
-        render = render_program(program_dir, stack=stack, overrides=parse_overrides(config))
+        overrides = parse_overrides(config)
+        stack_file = stack_config_path(load_project(program_dir), stack)
+        render = render_program(program_dir, stack=stack, overrides=overrides)
     except RenderError as exc:
         raise _fail(str(exc)) from None
+    if not stack_file.is_file():
+        typer.echo(
+            f"mlws render: note: no {stack_file}; rendered with the project's defaults"
+            " and --config values only",
+            err=True,
+        )
     return render_json(render) if fmt is Format.json else render_markdown(render)
 
 

@@ -107,3 +107,13 @@ def test_diff_errors(tmp_path: Path, keys_program: Path) -> None:
     assert "not JSON" in _error("--diff", str(bad), str(bad))
     assert "not an mlws render" in _error("--diff", str(other), str(other))
     assert "not both" in _error(str(keys_program), "--diff", str(other), str(other))
+
+
+def test_unknown_stack_is_noted_on_stderr(keys_program: Path) -> None:
+    result = runner.invoke(
+        app, ["render", str(keys_program), "--stack", "prdo", "-c", "cpu_cores=1", "-c", "token=t"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "note: no " in result.stderr
+    assert "Pulumi.prdo.yaml" in result.stderr
+    assert result.stdout.startswith("# Render of project `keysapp`, stack `prdo`")

@@ -1,5 +1,8 @@
 """The Dockerfile renderer (pure): base images, dependencies, model layout, runtime contract."""
 
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +82,19 @@ def test_r_image_gets_r_and_cran_packages(project: Project) -> None:
         ),
         models(project, ("accidents", 1)),
     )
-    assert "--no-install-recommends r-base-core r-cran-jsonlite r-cran-randomforest \\" in text
-    assert 'RUN Rscript -e \'pkgs <- c("caret", "glmnet"); install.packages(' in text
+    assert (
+        "--no-install-recommends r-base-core r-base-dev r-cran-jsonlite r-cran-randomforest \\"
+        in text
+    )
+    assert 'RUN Rscript -e \'pkgs <- c("caret", "glmnet"); missing <- setdiff(' in text
+    assert "for (p in pkgs) library(p, character.only = TRUE)'" in text
     assert "python3 -m pip install" in text  # the runtime itself is Python
+
+
+def test_cran_packages_already_installed_are_not_reinstalled(project: Project) -> None:
+    cfg = config(project, entry_script="score.R", cran_packages=["jsonlite"])
+    text = render_dockerfile(cfg, [])
+    assert "missing <- setdiff(pkgs, rownames(installed.packages())); if (length(missing))" in text
 
 
 def test_python_image_ignores_cran_packages_but_installs_apt(project: Project) -> None:
@@ -137,3 +150,15 @@ def test_rendering_is_deterministic(project: Project) -> None:
         config(project, apt_packages=["liba1", "libb1"]), models(project, ("m", 2))
     )
     assert c != a
+
+
+@pytest.mark.needs_r
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs Rscript")
+def test_the_cran_line_is_valid_r(project: Project) -> None:
+    """Run the rendered ``Rscript -e`` line with a package that is already installed."""
+    cfg = config(project, entry_script="score.R", cran_packages=["jsonlite"])
+    lines = render_dockerfile(cfg, []).splitlines()
+    (line,) = [text for text in lines if text.startswith("RUN Rscript")]
+    argv = shlex.split(line.removeprefix("RUN "))
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr

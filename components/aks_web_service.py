@@ -91,7 +91,9 @@ class AksWebServiceArgs(TypedDict, total=False):
     token_audience: str
     """``aud`` claim required with token auth."""
     token_issuer: str
-    """``iss`` claim required with token auth."""
+    """``iss`` claim required with token auth (alone: the OIDC issuer that signs the tokens)."""
+    token_jwks_url: str
+    """JWKS (or OIDC discovery) URL of an external token issuer, instead of ``token_secret``."""
     gpu_toleration: str
     """GPU pool taint to tolerate, ``key=value:Effect`` (default ``sku=gpu:NoSchedule``)."""
     gpu_node_selector: str
@@ -153,8 +155,15 @@ def reference_problems(args: AksWebServiceArgs) -> list[Problem]:
                 "required with key auth (on by default on AKS; set auth_enabled False to turn off)",
             )
         )
-    if token and args.get("token_secret") is None:
-        problems.append(Problem("token_secret", "required with token_auth_enabled"))
+    external = args.get("token_jwks_url") or args.get("token_issuer")
+    if token and args.get("token_secret") is None and not external:
+        problems.append(
+            Problem(
+                "token_secret",
+                "required with token_auth_enabled (or an external issuer: token_jwks_url or "
+                "token_issuer)",
+            )
+        )
     if (args.get("ssl_certificate") is None) != (args.get("ssl_key") is None):
         problems.append(Problem("ssl_key", "ssl_certificate and ssl_key go together"))
     if args.get("ssl_enabled") is True:
@@ -256,6 +265,7 @@ class AksWebService(pulumi.ComponentResource):
                 config,
                 image=args["image"],
                 auth_secret_name=created["auth"].metadata.name if "auth" in created else None,
+                secret_settings=list(values),
             ),
             "service": k8s_manifests.service(config),
             "hpa": k8s_manifests.horizontal_pod_autoscaler(config),
@@ -303,16 +313,19 @@ class AksWebService(pulumi.ComponentResource):
             "timeout_seconds": config.health_check_timeout_seconds,
             "image_digest": args["image"],
         }
-        if config.sample_request is not None:
-            gate["sample_request"] = config.sample_request
+        can_call = True
         if config.auth_mode == "key":
             gate["key"] = args["primary_key"]
-        elif config.auth_mode == "token":
+        elif config.auth_mode == "token" and args.get("token_secret") is not None:
             gate["token_secret"] = args["token_secret"]
             if config.token_audience:
                 gate["token_audience"] = config.token_audience
             if config.token_issuer:
                 gate["token_issuer"] = config.token_issuer
+        elif config.auth_mode == "token":
+            can_call = False  # tokens come from an external issuer: readiness only
+        if config.sample_request is not None and can_call:
+            gate["sample_request"] = config.sample_request
         return HealthGate(
             f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=after)
         )

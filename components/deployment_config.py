@@ -270,7 +270,11 @@ class AksDeploymentConfig(DeploymentConfig):
     """Required ``aud`` claim for token auth."""
 
     token_issuer: str | None = None
-    """Required ``iss`` claim for token auth."""
+    """Required ``iss`` claim for token auth; without ``token_secret``, the OIDC issuer whose
+    published keys verify RS256/ES256 tokens."""
+
+    token_jwks_url: str | None = None
+    """JWKS (or OIDC discovery) URL of an external token issuer, instead of ``token_secret``."""
 
     gpu_toleration: str = "sku=gpu:NoSchedule"
     """Taint of the GPU pool that GPU replicas tolerate, ``key=value:Effect``."""
@@ -457,6 +461,8 @@ def runtime_env(config: DeploymentConfig, *, port: int) -> dict[str, str]:
             env[env_var_name("token_audience")] = config.token_audience
         if config.token_issuer:
             env[env_var_name("token_issuer")] = config.token_issuer
+        if config.token_jwks_url:
+            env[env_var_name("token_jwks_url")] = config.token_jwks_url
     return env
 
 

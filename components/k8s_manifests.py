@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mlws.components.deployment_config import (
@@ -108,7 +108,9 @@ def _probe(config: AksDeploymentConfig, path: str, *, liveness: bool) -> dict[st
     }
 
 
-def _env(config: AksDeploymentConfig, auth_secret_name: Any) -> list[dict[str, Any]]:
+def _env(
+    config: AksDeploymentConfig, auth_secret_name: Any, secret_settings: Collection[str] | None
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": name, "value": value}
         for name, value in runtime_env(config, port=CONTAINER_PORT).items()
@@ -119,6 +121,7 @@ def _env(config: AksDeploymentConfig, auth_secret_name: Any) -> list[dict[str, A
             "valueFrom": {"secretKeyRef": {"name": auth_secret_name, "key": secret_key(setting)}},
         }
         for setting, name in secret_env_names(config).items()
+        if secret_settings is None or setting in secret_settings
     ]
     return env
 
@@ -138,12 +141,18 @@ def _gpu_placement(config: AksDeploymentConfig) -> dict[str, Any]:
 
 
 def deployment(
-    config: AksDeploymentConfig, *, image: Any, auth_secret_name: Any = None
+    config: AksDeploymentConfig,
+    *,
+    image: Any,
+    auth_secret_name: Any = None,
+    secret_settings: Collection[str] | None = None,
 ) -> Manifest:
     """The Deployment running ``image``, reading keys from the Secret ``auth_secret_name``.
 
-    Pulumi gives the keys Secret a fresh name whenever a key rotates (Secrets are replaced, not
-    mutated), so the Deployment rolls its pods onto the new key without a secret in its spec.
+    ``secret_settings`` are the secrets the Secret holds (default: every one the auth mode uses),
+    e.g. only ``primary_key`` when no secondary key is given. Pulumi gives the keys Secret a fresh
+    name whenever a key rotates (Secrets are replaced, not mutated), so the Deployment rolls its
+    pods onto the new key without a secret in its spec.
     """
     selector = {SELECTOR_LABEL: config.name_in_cluster}
     pod_metadata: dict[str, Any] = {"labels": labels(config)}
@@ -151,7 +160,7 @@ def deployment(
         "name": CONTAINER_NAME,
         "image": image,
         "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "env": _env(config, auth_secret_name or secret_name(config)),
+        "env": _env(config, auth_secret_name or secret_name(config), secret_settings),
         "resources": _resources(config),
         "livenessProbe": _probe(config, "/live", liveness=True),
         "readinessProbe": _probe(config, "/ready", liveness=False),
@@ -244,20 +253,15 @@ def auth_secret(
 
     ``autoname`` leaves ``metadata.name`` out so Pulumi names (and on change replaces) it.
     """
-    needed = secret_env_names(config)
+    needed = [setting for setting in secret_env_names(config) if setting in values]
     if not needed:
         return None
-    missing = [setting for setting in needed if setting == "primary_key" and setting not in values]
-    if missing:
-        raise ValueError(f"missing secret values: {', '.join(missing)}")
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": _metadata(config, None if autoname else secret_name(config)),
         "type": "Opaque",
-        "stringData": {
-            secret_key(setting): values[setting] for setting in needed if setting in values
-        },
+        "stringData": {secret_key(setting): values[setting] for setting in needed},
     }
 
 
@@ -324,7 +328,7 @@ def manifests(
     """
     objects: dict[str, Manifest | None] = {
         "auth": auth_secret(config, secret_values or {}),
-        "deployment": deployment(config, image=image),
+        "deployment": deployment(config, image=image, secret_settings=list(secret_values or {})),
         "service": service(config),
         "hpa": horizontal_pod_autoscaler(config),
         "pdb": pod_disruption_budget(config),

@@ -345,3 +345,34 @@ def test_service_keys_rotation_reaches_only_the_key_consumers() -> None:
     assert old_secret["secondary-key"] == new_secret["secondary-key"]
     assert old_secret["primary-key"] != new_secret["primary-key"]
     assert "stringData" in after.named("accidents-auth").secret_paths
+
+
+def test_external_token_issuer_needs_no_secret(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(
+        program(
+            token_auth_enabled=True,
+            primary_key=None,
+            secondary_key=None,
+            token_jwks_url="https://login.example.com/keys",
+            token_audience="api://scoring",
+        )
+    )
+    assert not recording.of_type("kubernetes:core/v1:Secret")
+    env = {
+        e["name"]: e
+        for e in pod_spec(recording.named("accidents-deployment"))["containers"][0]["env"]
+    }
+    assert env[env_var_name("token_jwks_url")]["value"] == "https://login.example.com/keys"
+    assert env_var_name("token_secret") not in env
+    gate = recording.named("accidents-health")
+    assert "sample_request" not in gate.inputs or gate.inputs["sample_request"] is None
+
+
+def test_missing_secondary_key_is_not_referenced(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program(secondary_key=None))
+    env = {
+        e["name"] for e in pod_spec(recording.named("accidents-deployment"))["containers"][0]["env"]
+    }
+    assert env_var_name("primary_key") in env
+    assert env_var_name("secondary_key") not in env
+    assert set(recording.named("accidents-auth").inputs["stringData"]) == {"primary-key"}

@@ -256,6 +256,7 @@ def aks_configs(draw: st.DrawFn) -> AksDeploymentConfig:
     elif auth == "token":
         settings["token_auth_enabled"] = True
         settings["token_audience"] = draw(st.one_of(st.none(), st.text(min_size=1, max_size=10)))
+        settings["token_jwks_url"] = draw(st.sampled_from([None, "https://login.example.com/k"]))
     elif auth == "none":
         settings["auth_enabled"] = False
     if draw(st.booleans()):

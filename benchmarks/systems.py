@@ -24,7 +24,7 @@ from benchmarks.procs import Server, free_port
 SERVERS_DIR = Path(__file__).resolve().parent / "servers"
 MLWS_WORKERS = 2
 BATCH_MAX_SIZE = 32
-BATCH_MAX_WAIT_MS = 2.0
+BATCH_MAX_WAIT_MS = 0.0
 QUEUE_WAIT_MS = 30_000
 
 

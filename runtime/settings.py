@@ -103,8 +103,9 @@ class RuntimeSettings(BaseSettings):
     batch_max_size: int = Field(default=0, ge=0)
     """Micro-batching: most requests grouped into one batch call; 0 turns batching off."""
 
-    batch_max_wait_ms: float = Field(default=2.0, ge=0)
-    """Micro-batching: longest a request waits for others to join its batch."""
+    batch_max_wait_ms: float = Field(default=0.0, ge=0)
+    """Micro-batching: longest a request waits for others to join its batch. At 0 a batch takes
+    what arrived in the same event-loop turn, plus what queued while the previous batch ran."""
 
     r_workers: int = Field(default=1, ge=1, le=64)
     """Long-lived R processes per worker for ``.R`` entry scripts."""

@@ -171,6 +171,10 @@ def reference_problems(args: AksWebServiceArgs) -> list[Problem]:
             problems.append(
                 Problem("ssl_certificate", "ssl_enabled needs ssl_certificate or tls_secret_name")
             )
+        elif args.get("tls_secret_name") is not None and args.get("ssl_certificate") is not None:
+            problems.append(
+                Problem("ssl_certificate", "give ssl_certificate or tls_secret_name, not both")
+            )
     elif args.get("ssl_certificate") is not None:
         problems.append(Problem("ssl_certificate", "only used with ssl_enabled"))
     return problems

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
-from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs
+from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs, reference_problems
 from mlws.components.errors import ConfigError
 from mlws.components.service_keys import ServiceKeys
 from mlws.runtime.settings import env_var_name
@@ -376,3 +376,16 @@ def test_missing_secondary_key_is_not_referenced(pulumi_mocks: Any) -> None:
     assert env_var_name("primary_key") in env
     assert env_var_name("secondary_key") not in env
     assert set(recording.named("accidents-auth").inputs["stringData"]) == {"primary-key"}
+
+
+def test_tls_certificate_and_existing_secret_conflict() -> None:
+    args: AksWebServiceArgs = {
+        "image": IMAGE,
+        "primary_key": PRIMARY,
+        "ssl_enabled": True,
+        "ssl_cname": "ml.example.com",
+        "tls_secret_name": "wildcard",
+        "ssl_certificate": "C",
+        "ssl_key": "K",
+    }
+    assert [p.field for p in reference_problems(args)] == ["ssl_certificate"]

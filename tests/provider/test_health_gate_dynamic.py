@@ -105,3 +105,13 @@ def test_inside_the_plugin_it_registers_the_plugin_resource(plugin_mode: None) -
     assert gate.inputs["sampleRequest"] == "{}"
     assert "key" in gate.secret_paths
     assert issubclass(PluginHealthGate, HealthGate)
+
+
+def test_both_gates_take_the_same_inputs() -> None:
+    from mlws.components.health_gate import HealthGateArgs
+    from mlws.provider.health_gate_resource import HealthGateInputs
+
+    from mlws import health
+
+    assert set(HealthGateArgs.__annotations__) == set(health.GATE_INPUT_FIELDS)
+    assert set(HealthGateInputs.model_fields) == set(health.GATE_INPUT_FIELDS)

@@ -85,7 +85,9 @@ class AksWebServiceArgs(TypedDict, total=False):
     failure_threshold: int
     """Probe failures before restart/unready (default 3)."""
     namespace: str
-    """Kubernetes namespace (default ``default``); must exist."""
+    """Kubernetes namespace (default ``default``); must exist unless ``create_namespace``."""
+    create_namespace: bool
+    """Create the namespace with the service (default off)."""
     service_name: str
     """Name of the Deployment and Service (default: the component name)."""
     token_audience: str
@@ -132,6 +134,7 @@ REFERENCES = frozenset(
 #: Resource class per (apiVersion, kind) of the manifests.
 _KINDS: dict[tuple[str, str], Any] = {
     ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
     ("v1", "Service"): k8s.core.v1.Service,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
@@ -251,6 +254,12 @@ class AksWebService(pulumi.ComponentResource):
             if args.get(setting) is not None
         }
         created: dict[str, Any] = {}
+        namespace = k8s_manifests.namespace(config)
+        if namespace is not None:
+            created["namespace"] = create_object(f"{name}-namespace", namespace, child)
+            child = pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[created["namespace"]])
+            )
         auth = k8s_manifests.auth_secret(config, values, autoname=True)
         if auth is not None:
             created["auth"] = create_object(f"{name}-auth", auth, child)

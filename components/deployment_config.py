@@ -263,6 +263,9 @@ class AksDeploymentConfig(DeploymentConfig):
     namespace: str = "default"
     """Kubernetes namespace of the service."""
 
+    create_namespace: bool = False
+    """Create the namespace with the service (off: it must exist)."""
+
     service_name: str | None = None
     """Kubernetes name of the Deployment and Service (defaults to the component name)."""
 
@@ -344,6 +347,15 @@ class AksDeploymentConfig(DeploymentConfig):
             lim, req = raw.get(limit), raw.get(request, default)
             if isinstance(lim, int | float) and isinstance(req, int | float) and lim < req:
                 problems.append(Problem(limit, f"{limit} ({lim:g}) is below {request} ({req:g})"))
+        if raw.get("create_namespace") is True and raw.get("namespace", "default") in (
+            "default",
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+        ):
+            problems.append(
+                Problem("create_namespace", "the namespace is Kubernetes' own; it exists already")
+            )
         if raw.get("ssl_enabled") is True and not raw.get("ssl_cname"):
             problems.append(
                 Problem("ssl_cname", "ssl_enabled needs ssl_cname (the Ingress host name)")

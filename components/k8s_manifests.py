@@ -187,6 +187,17 @@ def deployment(
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": spec}
 
 
+def namespace(config: AksDeploymentConfig) -> Manifest | None:
+    """The Namespace, when ``create_namespace`` asks for it."""
+    if not config.create_namespace:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": config.namespace, "labels": {"app.kubernetes.io/managed-by": "mlws"}},
+    }
+
+
 def service(config: AksDeploymentConfig) -> Manifest:
     """The Service: a LoadBalancer on port 80, or ClusterIP when an Ingress fronts it."""
     return {
@@ -327,6 +338,7 @@ def manifests(
     ``AksWebService`` builds the same objects one by one so the Secrets are autonamed by Pulumi.
     """
     objects: dict[str, Manifest | None] = {
+        "namespace": namespace(config),
         "auth": auth_secret(config, secret_values or {}),
         "deployment": deployment(config, image=image, secret_settings=list(secret_values or {})),
         "service": service(config),

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 import pytest
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
 from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs, reference_problems
+from mlws.components.deployment_config import AksDeploymentConfig, parse_config
 from mlws.components.errors import ConfigError
 from mlws.components.service_keys import ServiceKeys
 from mlws.runtime.settings import env_var_name
@@ -389,3 +390,25 @@ def test_tls_certificate_and_existing_secret_conflict() -> None:
         "ssl_key": "K",
     }
     assert [p.field for p in reference_problems(args)] == ["ssl_certificate"]
+
+
+def test_created_namespace_comes_first(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(program(namespace="ml-prod", create_namespace=True))
+    namespace = recording.named("accidents-namespace")
+    assert namespace.inputs["metadata"]["name"] == "ml-prod"
+    kubernetes_validate.validate(manifest_of(namespace), "1.30", strict=True)
+    for role in ("auth", "deployment", "service", "hpa", "pdb"):
+        resource = recording.named(f"accidents-{role}")
+        assert namespace.urn in resource.dependencies, role
+        assert resource.inputs["metadata"]["namespace"] == "ml-prod"
+
+
+def test_creating_a_builtin_namespace_is_rejected() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(
+            AksDeploymentConfig,
+            {"create_namespace": True, "namespace": "kube-system"},
+            subject="AksWebService 'a'",
+            defaults={"service_name": "a"},
+        )
+    assert error.value.fields == ("create_namespace",)

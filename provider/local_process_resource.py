@@ -24,7 +24,7 @@ from mlws.components._package import type_token
 from mlws.provider import local_process
 from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.local_process import ProcessRecord
-from mlws.provider.wire import UNKNOWN
+from mlws.provider.wire import UNKNOWN, Props
 from mlws.runtime.settings import env_var_name
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -233,7 +233,7 @@ class LocalProcessServiceResource(CustomResource):
         """Cross-field errors start with the field name (``entry_script: ...``)."""
         return "entry_script"
 
-    def check(self, olds: Any, news: Any) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    def check(self, olds: Props, news: Props) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         """Validate, then add the content hashes of the source and model folders."""
         checked, failures = super().check(olds, news)
         failures = [_split_field(name, reason) for name, reason in failures]

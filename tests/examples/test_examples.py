@@ -241,3 +241,26 @@ def test_promotion_diff_from_dev_to_prod() -> None:
     assert changes["diabetes-gpu-deployment"] == "update"
     assert changes["diabetes-gpu-hpa"] == "update"
     assert "diabetes-gpu-keys-primary" not in changes
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_aks_gpu_kubernetes_objects_are_valid_as_sent(stack: str) -> None:
+    """Each Kubernetes object, with the inputs the program really sends, passes the official schema.
+
+    Secret fields are only ``[secret]`` in a render; an empty map stands in for them.
+    """
+    import kubernetes_validate
+
+    render, _ = render_example("aks-gpu", stack)
+    objects = [r for r in render.resources if r.type.startswith("kubernetes:") and r.custom]
+    assert {r.type for r in objects} == {
+        DEPLOYMENT,
+        HPA,
+        K8S_SECRET,
+        "kubernetes:core/v1:Service",
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:apps/v1:DaemonSet",
+    }
+    for obj in objects:
+        manifest = {k: ({} if v == "[secret]" else v) for k, v in obj.inputs.items()}
+        kubernetes_validate.validate(manifest, "1.30", strict=True)

@@ -187,8 +187,35 @@ class AciWebService(pulumi.ComponentResource):
             problems=reference_problems(args),
         )
         super().__init__(type_token("AciWebService"), name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        group = self._container_group(name, config, args)
 
+        def host_of(ip: Any) -> str:
+            if config.ssl_cname:
+                return config.ssl_cname
+            return str((ip.fqdn if ip is not None else None) or (ip.ip if ip is not None else ""))
+
+        self.host = group.ip_address.apply(host_of)
+        base = self.host.apply(lambda host: scoring_base_url(config, host))
+        self.scoring_uri = base.apply(lambda url: f"{url}/score")
+        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
+        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
+        self.container_group_name = group.name
+        if config.health_check:
+            self._health_gate(name, config, args, group)
+        self.register_outputs(
+            {
+                "scoring_uri": self.scoring_uri,
+                "swagger_uri": self.swagger_uri,
+                "auth_mode": self.auth_mode,
+                "container_group_name": self.container_group_name,
+                "host": self.host,
+            }
+        )
+
+    def _container_group(
+        self, name: str, config: AciDeploymentConfig, args: AciWebServiceArgs
+    ) -> containerinstance.ContainerGroup:
+        """Register the container group (scoring container, plus the TLS sidecar with TLS)."""
         values = {
             "primary_key": args.get("primary_key"),
             "secondary_key": args.get("secondary_key"),
@@ -211,7 +238,7 @@ class AciWebService(pulumi.ComponentResource):
                 lambda location: aci_fqdn(str(config.dns_name_label), location)
             )
         certificate, key = args.get("ssl_certificate"), args.get("ssl_key")
-        group = containerinstance.ContainerGroup(
+        return containerinstance.ContainerGroup(
             f"{name}-group",
             containerinstance.ContainerGroupArgs(
                 **container_group_args(
@@ -226,46 +253,28 @@ class AciWebService(pulumi.ComponentResource):
                     tls_key_b64=_b64(key) if key is not None else None,
                 ),
             ),
-            child,
+            pulumi.ResourceOptions(parent=self),
         )
 
-        def host_of(ip: Any) -> str:
-            if config.ssl_cname:
-                return config.ssl_cname
-            return str((ip.fqdn if ip is not None else None) or (ip.ip if ip is not None else ""))
-
-        self.host = group.ip_address.apply(host_of)
-        base = self.host.apply(lambda host: scoring_base_url(config, host))
-        self.scoring_uri = base.apply(lambda url: f"{url}/score")
-        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
-        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
-        self.container_group_name = group.name
-
-        if config.health_check:
-            gate: HealthGateArgs = {
-                "scoring_uri": self.scoring_uri,
-                "timeout_seconds": config.health_check_timeout_seconds,
-                "image_digest": args["image"],
-                "log_command": pulumi.Output.all(args["resource_group_name"], group.name).apply(
-                    _logs_command
-                ),
-            }
-            if config.sample_request is not None:
-                gate["sample_request"] = config.sample_request
-            if config.auth_mode == "key":
-                gate["key"] = args["primary_key"]
-            HealthGate(
-                f"{name}-health",
-                gate,
-                pulumi.ResourceOptions(parent=self, depends_on=[group]),
-            )
-
-        self.register_outputs(
-            {
-                "scoring_uri": self.scoring_uri,
-                "swagger_uri": self.swagger_uri,
-                "auth_mode": self.auth_mode,
-                "container_group_name": self.container_group_name,
-                "host": self.host,
-            }
+    def _health_gate(
+        self,
+        name: str,
+        config: AciDeploymentConfig,
+        args: AciWebServiceArgs,
+        group: containerinstance.ContainerGroup,
+    ) -> HealthGate:
+        gate: HealthGateArgs = {
+            "scoring_uri": self.scoring_uri,
+            "timeout_seconds": config.health_check_timeout_seconds,
+            "image_digest": args["image"],
+            "log_command": pulumi.Output.all(args["resource_group_name"], group.name).apply(
+                _logs_command
+            ),
+        }
+        if config.sample_request is not None:
+            gate["sample_request"] = config.sample_request
+        if config.auth_mode == "key":
+            gate["key"] = args["primary_key"]
+        return HealthGate(
+            f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=[group])
         )

@@ -239,20 +239,41 @@ class AksWebService(pulumi.ComponentResource):
             problems=reference_problems(args),
         )
         super().__init__(type_token("AksWebService"), name, None, opts)
+        created = self._objects(name, config, args)
+        if config.ssl_enabled:
+            base: pulumi.Output[str] = pulumi.Output.from_input(f"https://{config.ssl_cname}")
+        else:
+            base = created["service"].status.apply(lambda s: f"http://{_lb_host(s)}")
+        self.scoring_uri = base.apply(lambda url: f"{url}/score")
+        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
+        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
+        self.namespace = pulumi.Output.from_input(config.namespace)
+        self.service_name = pulumi.Output.from_input(config.name_in_cluster)
+        self.label_selector = pulumi.Output.from_input(f"{SELECTOR_LABEL}={config.name_in_cluster}")
+
+        if config.health_check:
+            self._health_gate(name, config, args, list(created.values()))
+        self.register_outputs(
+            {
+                "scoring_uri": self.scoring_uri,
+                "swagger_uri": self.swagger_uri,
+                "auth_mode": self.auth_mode,
+                "namespace": self.namespace,
+                "service_name": self.service_name,
+                "label_selector": self.label_selector,
+            }
+        )
+
+    def _objects(
+        self, name: str, config: AksDeploymentConfig, args: AksWebServiceArgs
+    ) -> dict[str, Any]:
+        """Register the provider (with a kubeconfig) and every Kubernetes object, by role."""
         child = pulumi.ResourceOptions(parent=self)
         if args.get("kubeconfig") is not None:
             provider = k8s.Provider(
-                f"{name}-k8s",
-                kubeconfig=pulumi.Output.secret(args["kubeconfig"]),
-                opts=child,
+                f"{name}-k8s", kubeconfig=pulumi.Output.secret(args["kubeconfig"]), opts=child
             )
             child = pulumi.ResourceOptions(parent=self, provider=provider)
-
-        values: Mapping[str, Any] = {
-            setting: pulumi.Output.secret(args[setting])  # type: ignore[literal-required]
-            for setting in secret_env_names(config)
-            if args.get(setting) is not None
-        }
         created: dict[str, Any] = {}
         namespace = k8s_manifests.namespace(config)
         if namespace is not None:
@@ -260,6 +281,11 @@ class AksWebService(pulumi.ComponentResource):
             child = pulumi.ResourceOptions.merge(
                 child, pulumi.ResourceOptions(depends_on=[created["namespace"]])
             )
+        values: Mapping[str, Any] = {
+            setting: pulumi.Output.secret(args[setting])  # type: ignore[literal-required]
+            for setting in secret_env_names(config)
+            if args.get(setting) is not None
+        }
         auth = k8s_manifests.auth_secret(config, values, autoname=True)
         if auth is not None:
             created["auth"] = create_object(f"{name}-auth", auth, child)
@@ -288,31 +314,7 @@ class AksWebService(pulumi.ComponentResource):
         for role, manifest in objects.items():
             if manifest is not None:
                 created[role] = create_object(f"{name}-{role}", manifest, child)
-
-        if config.ssl_enabled:
-            self.scoring_uri = pulumi.Output.from_input(f"https://{config.ssl_cname}/score")
-            base: pulumi.Output[str] = pulumi.Output.from_input(f"https://{config.ssl_cname}")
-        else:
-            base = created["service"].status.apply(lambda s: f"http://{_lb_host(s)}")
-            self.scoring_uri = base.apply(lambda url: f"{url}/score")
-        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
-        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
-        self.namespace = pulumi.Output.from_input(config.namespace)
-        self.service_name = pulumi.Output.from_input(config.name_in_cluster)
-        self.label_selector = pulumi.Output.from_input(f"{SELECTOR_LABEL}={config.name_in_cluster}")
-
-        if config.health_check:
-            self._health_gate(name, config, args, list(created.values()))
-        self.register_outputs(
-            {
-                "scoring_uri": self.scoring_uri,
-                "swagger_uri": self.swagger_uri,
-                "auth_mode": self.auth_mode,
-                "namespace": self.namespace,
-                "service_name": self.service_name,
-                "label_selector": self.label_selector,
-            }
-        )
+        return created
 
     def _health_gate(
         self,

@@ -59,10 +59,11 @@ def render_markdown(render: Render) -> str:
 def _resource_section(res: RenderedResource, by_urn: dict[str, RenderedResource]) -> list[str]:
     parent = by_urn[res.parent].name if res.parent in by_urn else "(stack)"
     lines = [
-        f"### {_code(res.name)}",
+        f"### {_code(res.name)} ({_code(res.type)})",
         "",
-        f"- type: {_code(res.type)}{'' if res.custom else ' (component)'}",
+        f"- kind: {'provider resource' if res.custom else 'component'}",
         f"- parent: {_code(parent)}",
+        f"- urn: {_code(res.urn)}",
     ]
     if res.read:
         lines.append("- read: an existing resource (`get`), never changed")

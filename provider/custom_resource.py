@@ -50,10 +50,16 @@ class Operation:
     """True during ``pulumi preview``: compute outputs, change nothing."""
     cancel: threading.Event = field(default_factory=threading.Event)
     """Set when the engine cancels; long waits give up."""
+    timeout: float = 0.0
+    """The engine's limit in seconds (``customTimeouts``), 0 when none was set."""
 
     def cancelled(self) -> str | None:
         """An abort reason for :func:`mlws.health.check_health`, or None to keep going."""
         return "the operation was cancelled" if self.cancel.is_set() else None
+
+    def limit(self, seconds: float) -> float:
+        """``seconds``, capped by the engine's timeout when one was set."""
+        return min(seconds, self.timeout) if self.timeout > 0 else seconds
 
 
 class CustomResource(ABC):

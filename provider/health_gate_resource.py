@@ -75,7 +75,9 @@ class HealthGateResource(CustomResource):
         return {k: v for k, v in props.items() if k in self.input_names()}
 
     def _run(self, inputs: dict[str, Any], op: Operation) -> dict[str, Any]:
-        result = health.check_health(self._spec(inputs), abort=op.cancelled)
+        spec = self._spec(inputs)
+        spec = spec.model_copy(update={"timeout_seconds": op.limit(spec.timeout_seconds)})
+        result = health.check_health(spec, abort=op.cancelled)
         if not result.healthy:
             raise ResourceError(f"health gate {op.name or ''} failed: {result.describe()}")
         return {**self._inputs(inputs), **health.gate_outputs(result)}

@@ -45,6 +45,7 @@ from pulumi.provider.server import ComponentInitError, ProviderServicer
 from pulumi.runtime import proto
 from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2_grpc
+from pydantic import ValidationError
 
 from mlws import __version__
 
@@ -164,6 +165,12 @@ class MlwsServicer(ProviderServicer):
             return await asyncio.to_thread(fn)
         except ResourceError as exc:
             await self._fail(context, str(exc))
+        except ValidationError as exc:  # e.g. an import (Read) without the required inputs
+            problems = "; ".join(
+                f"{'.'.join(to_camel(str(p)) for p in e['loc']) or 'inputs'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            await self._fail(context, f"invalid inputs: {problems}")
 
     async def _unknown_type(
         self, context: grpc.aio.ServicerContext[Any, Any], urn: str
@@ -226,7 +233,7 @@ class MlwsServicer(ProviderServicer):
         if resource is None:
             await self._unknown_type(context, request.urn)
         props = decode(request.properties)
-        op = self._operation(request.urn, request.preview)
+        op = self._operation(request.urn, request.preview, request.timeout)
         resource_id, state = await self._run(context, lambda: resource.create(props.values, op))
         return proto.CreateResponse(id=resource_id, properties=self._state(resource, state, props))
 
@@ -252,7 +259,7 @@ class MlwsServicer(ProviderServicer):
         if resource is None:
             await self._unknown_type(context, request.urn)
         olds, news = decode(request.olds), decode(request.news)
-        op = self._operation(request.urn, request.preview)
+        op = self._operation(request.urn, request.preview, request.timeout)
         state = await self._run(
             context, lambda: resource.update(request.id, olds.values, news.values, op)
         )
@@ -267,8 +274,10 @@ class MlwsServicer(ProviderServicer):
         await self._run(context, lambda: resource.delete(request.id, props.values))
         return empty_pb2.Empty()
 
-    def _operation(self, urn: str, preview: bool) -> Operation:
-        return Operation(name=urn.split("::")[-1], preview=preview, cancel=self.cancel_event)
+    def _operation(self, urn: str, preview: bool, timeout: float) -> Operation:
+        return Operation(
+            name=urn.split("::")[-1], preview=preview, cancel=self.cancel_event, timeout=timeout
+        )
 
     @staticmethod
     def _state(resource: CustomResource, state: dict[str, Any], given: Props) -> struct_pb2.Struct:

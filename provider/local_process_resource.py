@@ -303,7 +303,7 @@ class LocalProcessServiceResource(CustomResource):
 
         check = health.HealthCheckSpec(
             scoring_uri=f"{url}/score",
-            timeout_seconds=spec.start_timeout_seconds,
+            timeout_seconds=op.limit(spec.start_timeout_seconds),
             poll_interval_seconds=0.2,
             request_timeout_seconds=5.0,
             log_file=str(log_path),

@@ -261,3 +261,27 @@ def test_unknown_resource_type_is_a_clear_error(plugin: Plugin) -> None:
             proto.CheckRequest(urn=urn("mlws:index:Nope"), olds=encode({}), news=encode({}))
         )
     assert "no custom resource 'mlws:index:Nope'" in details(raised.value)
+
+
+def test_the_engines_timeout_caps_the_wait(plugin: Plugin, closed_port: int) -> None:
+    checked = plugin.checked(
+        TOKEN,
+        {
+            "scoring_uri": f"http://127.0.0.1:{closed_port}/score",
+            "timeout_seconds": 300,
+            "poll_interval_seconds": 0.2,
+        },
+    )
+    start = time.monotonic()
+    with pytest.raises(grpc.RpcError) as raised:
+        plugin.stub.Create(proto.CreateRequest(urn=urn(TOKEN), properties=checked, timeout=1))
+    assert time.monotonic() - start < 10
+    assert "not ready after 1s" in details(raised.value)
+
+
+def test_reading_a_gate_without_inputs_is_a_clear_error(plugin: Plugin) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        plugin.stub.Read(proto.ReadRequest(urn=urn(TOKEN), id="imported", properties=encode({})))
+    message = details(raised.value)
+    assert "scoringUri: Field required" in message
+    assert "Traceback" not in message

@@ -31,8 +31,8 @@ TLS_MOUNT = "/etc/caddy/mlws"
 #: Environment variable holding the TLS host name in the sidecar (read by the Caddyfile).
 TLS_SITE_ENV = "SITE_ADDRESS"
 #: Sidecar resources: small and fixed, on top of the scoring container's.
-TLS_CPU_CORES = 0.1
-TLS_MEMORY_GB = 0.2
+TLS_CPU_CORES = AciDeploymentConfig.TLS_CPU_CORES
+TLS_MEMORY_GB = AciDeploymentConfig.TLS_MEMORY_GB
 
 
 @dataclass(frozen=True)

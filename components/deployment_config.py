@@ -161,6 +161,9 @@ class AciDeploymentConfig(DeploymentConfig):
     MAX_MEMORY_GB: ClassVar[float] = 48.0
     #: Most cores one ACI container group gets (standard Linux SKU; some regions allow less).
     MAX_CPU_CORES: ClassVar[float] = 4.0
+    #: What the TLS sidecar takes from the group's budget.
+    TLS_CPU_CORES: ClassVar[float] = 0.1
+    TLS_MEMORY_GB: ClassVar[float] = 0.2
 
     dns_name_label: str | None = None
     """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
@@ -195,18 +198,29 @@ class AciDeploymentConfig(DeploymentConfig):
             problems.append(
                 Problem("gpu_cores", "GPU inference is only available on Azure Kubernetes Service")
             )
+        tls = raw.get("ssl_enabled") is True
+        sidecar = " (including 0.2 GB for the TLS sidecar)" if tls else ""
         memory = raw.get("memory_gb")
-        if isinstance(memory, int | float) and memory >= cls.MAX_MEMORY_GB:
+        if (
+            isinstance(memory, int | float)
+            and memory + (cls.TLS_MEMORY_GB if tls else 0) >= cls.MAX_MEMORY_GB
+        ):
             problems.append(
                 Problem(
-                    "memory_gb", f"Azure Container Instances needs less than 48 GB, got {memory:g}"
+                    "memory_gb",
+                    f"Azure Container Instances needs less than 48 GB{sidecar}, got {memory:g}",
                 )
             )
         cpu = raw.get("cpu_cores")
-        if isinstance(cpu, int | float) and cpu > cls.MAX_CPU_CORES:
+        if (
+            isinstance(cpu, int | float)
+            and cpu + (cls.TLS_CPU_CORES if tls else 0) > cls.MAX_CPU_CORES + 1e-9
+        ):
+            sidecar = " (including 0.1 for the TLS sidecar)" if tls else ""
             problems.append(
                 Problem(
-                    "cpu_cores", f"Azure Container Instances allows at most 4 cores, got {cpu:g}"
+                    "cpu_cores",
+                    f"Azure Container Instances allows at most 4 cores{sidecar}, got {cpu:g}",
                 )
             )
         if raw.get("ssl_enabled") is True:

@@ -227,3 +227,13 @@ def test_defaulted_service_name_problem_says_so() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(AksDeploymentConfig, {}, subject="x", defaults={"service_name": "Bad_Name"})
     assert "set service_name explicitly" in str(error.value)
+
+
+def test_aci_tls_sidecar_counts_against_the_group_budget() -> None:
+    assert aci(cpu_cores=4, memory_gb=47.5).cpu_cores == 4
+    with pytest.raises(ConfigError) as error:
+        aci(cpu_cores=4, memory_gb=47.9, ssl_enabled=True, dns_name_label="svc")
+    found = problems_of(error)
+    assert set(found) == {"cpu_cores", "memory_gb"}
+    assert "TLS sidecar" in found["cpu_cores"]
+    assert aci(cpu_cores=3.9, memory_gb=47.7, ssl_enabled=True, dns_name_label="svc")

@@ -60,14 +60,33 @@ def _contract(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "resources": resources, "types": strip(schema.get("types", {}))}
 
 
+def _flatten(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {
+            k: v for key, item in value.items() for k, v in _flatten(item, f"{path}/{key}").items()
+        }
+    return {path: value}
+
+
+def _differences(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
+    now, then = _flatten(new), _flatten(old)
+    return [
+        f"{path}: {then.get(path, '<absent>')!r} -> {now.get(path, '<absent>')!r}"
+        for path in sorted(set(now) | set(then))
+        if now.get(path) != then.get(path)
+    ]
+
+
 def test_schema_matches_the_snapshot(schema: dict[str, Any]) -> None:
     rendered = json.dumps(schema, indent=2, sort_keys=True) + "\n"
     if os.environ.get("MLWS_UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.write_text(rendered)
     snapshot = json.loads(SNAPSHOT.read_text())
-    assert _contract(schema) == _contract(snapshot), (
-        "the plugin's schema changed; review it and regenerate the snapshot with "
-        "MLWS_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/provider/test_provider_schema.py"
+    changes = _differences(_contract(schema), _contract(snapshot))
+    assert not changes, (
+        "the plugin's schema changed; review the changes and regenerate the snapshot with "
+        "MLWS_UPDATE_SNAPSHOTS=1 .venv/bin/pytest tests/provider/test_provider_schema.py\n"
+        + "\n".join(changes[:50])
     )
 
 

@@ -104,7 +104,7 @@ class ConfigError(ValueError):
                 continue
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
-                message = "unknown setting (check the spelling)"
+                message = "unknown argument (check the spelling)"
             elif item["type"] != "missing" and "input" in item:
                 message += f" (got {_show(item['input'])})"
             problems.append(Problem(location, message))

@@ -40,7 +40,7 @@ def test_field_errors_are_all_reported_with_paths() -> None:
     text = str(error)
     assert text.splitlines()[0] == "invalid Sample 's': 3 problems"
     assert "  - items[1].size: Input should be greater than or equal to 1 (got 0)" in text
-    assert "  - hgih: unknown setting (check the spelling)" in text
+    assert "  - hgih: unknown argument (check the spelling)" in text
 
 
 def test_collected_problems_are_expanded_per_field() -> None:

@@ -174,3 +174,27 @@ def test_docker_builds_the_local_example_image(tmp_path: Path) -> None:
         assert done.stdout.strip() == "/var/azureml-app/azureml-models/diabetes/1"
     finally:
         subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+
+
+def test_schema_of_the_three_components() -> None:
+    """What the provider plugin serves: every input and output documented; references are
+    Inputs (not plain), settings are plain (validated at preview); no extra types but ModelArgs."""
+    from mlws.components.local_web_service import LocalWebService
+    from mlws.components.service_keys import ServiceKeys
+
+    schema = Analyzer("mlws").analyze([ScoringImage, ServiceKeys, LocalWebService])
+    assert set(schema["type_definitions"]) == {"ModelArgs"}
+    references = {
+        "ScoringImage": {"registryServer", "registryUsername", "registryPassword"},
+        "ServiceKeys": set(),
+        "LocalWebService": {"image", "primaryKey", "secondaryKey", "tokenSecret"},
+    }
+    for name, component in schema["component_definitions"].items():
+        assert component.description, name
+        for key, prop in component.inputs.items():
+            assert prop.description, f"{name}.{key}"
+            assert (prop.plain is None) == (key in references[name]), f"{name}.{key}"
+        for key, prop in component.outputs.items():
+            assert prop.description, f"{name}.{key}"
+    outputs = schema["component_definitions"]["ServiceKeys"].outputs
+    assert outputs["tokenSecret"].optional is True

@@ -119,6 +119,12 @@ def _apt_install(packages: Sequence[str]) -> str:
     )
 
 
+def cran_from_source(config: InferenceConfig) -> list[str]:
+    """``cran_packages`` that no Debian ``r-cran-<name>`` package in the image already provides."""
+    debian = {*config.apt_packages, *R_PACKAGES}
+    return [p for p in config.cran_packages if f"r-cran-{p.lower()}" not in debian]
+
+
 def _cran_install(packages: Sequence[str]) -> str:
     vector = ", ".join(json.dumps(p) for p in sorted(set(packages)))
     script = (
@@ -139,7 +145,8 @@ def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:
     image = base_image(config)
     is_r = config.script_language == "r"
     apt = [*config.apt_packages, *(R_PACKAGES if is_r else ())]
-    if is_r and config.cran_packages:
+    cran = cran_from_source(config) if is_r else []
+    if cran:
         apt += R_BUILD_PACKAGES
     lines = [
         "# syntax=docker/dockerfile:1",
@@ -162,8 +169,8 @@ def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:
         lines.append(_apt_install(apt))
     if config.gpu and not config.base_image:
         lines += ["RUN python3 -m venv /opt/venv", "ENV PATH=/opt/venv/bin:$PATH"]
-    if is_r and config.cran_packages:
-        lines.append(_cran_install(config.cran_packages))
+    if cran:
+        lines.append(_cran_install(cran))
     lines += [
         f"COPY requirements.txt {RUNTIME_ROOT}/requirements.txt",
         f"RUN python3 -m pip install -r {RUNTIME_ROOT}/requirements.txt",

@@ -12,6 +12,7 @@ from mlws.components.dockerfile import (
     CONDA_BASE_IMAGE,
     CUDA_BASE_IMAGE,
     MODELS_ROOT,
+    cran_from_source,
     image_env,
     model_dir,
     render_dockerfile,
@@ -91,10 +92,17 @@ def test_r_image_gets_r_and_cran_packages(project: Project) -> None:
     assert "python3 -m pip install" in text  # the runtime itself is Python
 
 
-def test_cran_packages_already_installed_are_not_reinstalled(project: Project) -> None:
-    cfg = config(project, entry_script="score.R", cran_packages=["jsonlite"])
+def test_cran_packages_debian_provides_are_not_compiled(project: Project) -> None:
+    cfg = config(
+        project,
+        entry_script="score.R",
+        cran_packages=["jsonlite", "randomForest"],
+        apt_packages=["r-cran-randomforest"],
+    )
     text = render_dockerfile(cfg, [])
-    assert "missing <- setdiff(pkgs, rownames(installed.packages())); if (length(missing))" in text
+    assert "Rscript" not in text
+    assert "r-base-dev" not in text
+    assert cran_from_source(config(project, cran_packages=["jsonlite", "caret"])) == ["caret"]
 
 
 def test_python_image_ignores_cran_packages_but_installs_apt(project: Project) -> None:
@@ -155,10 +163,11 @@ def test_rendering_is_deterministic(project: Project) -> None:
 @pytest.mark.needs_r
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="needs Rscript")
 def test_the_cran_line_is_valid_r(project: Project) -> None:
-    """Run the rendered ``Rscript -e`` line with a package that is already installed."""
-    cfg = config(project, entry_script="score.R", cran_packages=["jsonlite"])
+    """Run the rendered ``Rscript -e`` line for a package that is already installed here."""
+    cfg = config(project, entry_script="score.R", cran_packages=["graphics"])
     lines = render_dockerfile(cfg, []).splitlines()
     (line,) = [text for text in lines if text.startswith("RUN Rscript")]
+    assert "install.packages(missing" in line
     argv = shlex.split(line.removeprefix("RUN "))
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -40,6 +40,7 @@ from mlws.render.project import Project, StackConfig
 from mlws.render.values import normalize_props
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 #: Dynamic resources carry their provider, pickled, in this input: shown as a marker instead.
 DYNAMIC_PROVIDER_INPUT = "__provider"
 
@@ -80,6 +81,32 @@ def _options(request: Any) -> dict[str, Any]:
     return out
 
 
+class _StackReferenceDefaults(pulumi.runtime.Mocks):
+    """Delegates to ``inner``; a ``StackReference`` the mocks know nothing of has no outputs.
+
+    (The SDK reads the reference's ``outputs`` map; without one every ``get_output`` would fail.
+    With an empty one it gives ``None``, which is all an offline render can know.)
+    """
+
+    def __init__(self, inner: pulumi.runtime.Mocks) -> None:
+        self.inner = inner
+
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[Any, Any]]:
+        """The inner mocks' answer, with ``outputs`` defaulted for stack references."""
+        resource_id, state = self.inner.new_resource(args)
+        if args.typ == STACK_REFERENCE_TYPE and state.get("outputs") is None:
+            state = {**state, "outputs": {}, "secretOutputNames": []}
+        return resource_id, state
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        """The inner mocks' answer."""
+        return self.inner.call(args)
+
+
 class RenderMonitor(RecordingMonitor):
     """``mlws.mocks``' monitor, also keeping what a render shows.
 
@@ -90,7 +117,7 @@ class RenderMonitor(RecordingMonitor):
     """
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
+        super().__init__(_StackReferenceDefaults(mocks))
         self._render_lock = threading.Lock()
         self.recorded: dict[str, RenderedResource] = {}
         self.order: list[str] = []
@@ -280,7 +307,7 @@ def _configure_mocks(
             project=project,
             stack=stack,
             dry_run=False,
-            organization=None,
+            organization="organization",  # what the local backends report
             callbacks=None,
         )
     )

@@ -216,3 +216,18 @@ def test_error_raised_in_imported_code_names_both_places(tmp_path: Path) -> None
     assert str(info.value) == (
         "ValueError: cpu_cores must be > 0, got 0 (at helpers.py:2, from __main__.py:3)"
     )
+
+
+def test_stack_references_render_with_no_outputs(tmp_path: Path) -> None:
+    source = """
+    import pulumi
+    ref = pulumi.StackReference(f"{pulumi.get_organization()}/shared/prod")
+    pulumi.export("image", ref.get_output("image_ref"))
+    pulumi.export("org", pulumi.get_organization())
+    """
+    render = render_program(write_program(tmp_path / "ref", source))
+    [ref] = render.resources
+    assert ref.read
+    assert ref.type == "pulumi:pulumi:StackReference"
+    assert ref.name == "organization/shared/prod"
+    assert render.outputs == {"org": "organization"}

@@ -28,7 +28,8 @@ IGNORED_NAMES = frozenset(
     {"__pycache__", ".git", ".hg", ".svn", ".mlws", ".ipynb_checkpoints", ".DS_Store", ".venv"}
 )
 IGNORED_SUFFIXES = (".pyc", ".pyo")
-_MANIFEST = ".mlws-context.json"
+MANIFEST = ".mlws-context.json"
+"""The file :func:`write_context` keeps in a build folder: it marks the folder as mlws's."""
 _RUNTIME_ROOT_INIT = b'"""mlws, as installed in a scoring image: only the runtime package."""\n'
 #: Used when the mlws distribution's metadata is unavailable (e.g. running from a source tree).
 FALLBACK_RUNTIME_REQUIREMENTS = (
@@ -208,14 +209,22 @@ def plan_context(
     return BuildContext(tuple(sorted(files, key=lambda f: f.path)))
 
 
+def foreign_folder(directory: Path) -> bool:
+    """Whether ``directory`` holds files but was not written by :func:`write_context`."""
+    return directory.is_dir() and any(directory.iterdir()) and not (directory / MANIFEST).is_file()
+
+
 def write_context(context: BuildContext, directory: Path) -> None:
     """Make ``directory`` hold exactly ``context``'s files.
 
     Files whose content is unchanged since the last write are left alone (their timestamps too);
-    files no longer in the context are removed.
+    files no longer in the context are removed. A non-empty folder that mlws did not write is
+    refused (ValueError) rather than emptied.
     """
+    if foreign_folder(directory):
+        raise ValueError(f"{str(directory)!r} is not empty and was not written by mlws")
     directory.mkdir(parents=True, exist_ok=True)
-    manifest_path = directory / _MANIFEST
+    manifest_path = directory / MANIFEST
     try:
         previous: dict[str, str] = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
@@ -223,7 +232,7 @@ def write_context(context: BuildContext, directory: Path) -> None:
     wanted = {f.path for f in context.files}
     for existing in sorted(directory.rglob("*"), reverse=True):
         relative = existing.relative_to(directory).as_posix()
-        if relative == _MANIFEST:
+        if relative == MANIFEST:
             continue
         if existing.is_file() and relative not in wanted:
             existing.unlink()

@@ -15,7 +15,12 @@ from typing import Any, Required, Self, TypedDict
 import pulumi
 import pulumi_docker as docker
 from mlws.components._package import type_token
-from mlws.components.build_context import BuildContext, plan_context, write_context
+from mlws.components.build_context import (
+    BuildContext,
+    foreign_folder,
+    plan_context,
+    write_context,
+)
 from mlws.components.deployment_config import parse_config
 from mlws.components.errors import Problem, Problems
 from mlws.components.inference_config import (
@@ -113,6 +118,18 @@ class ScoringImageSpec(InferenceConfig):
         platform = raw.get("platform")
         if isinstance(platform, str) and not _PLATFORM.fullmatch(platform):
             problems.append(Problem("platform", "must look like 'linux/amd64'"))
+        build_dir = raw.get("build_dir")
+        if isinstance(build_dir, str | Path):
+            build = Path(build_dir).resolve()
+            source = raw.get("source_directory", ".")
+            if isinstance(source, str | Path) and Path(source).resolve().is_relative_to(build):
+                problems.append(
+                    Problem("build_dir", "must not contain source_directory (it is rewritten)")
+                )
+            elif foreign_folder(build):
+                problems.append(
+                    Problem("build_dir", f"{str(build_dir)!r} is not empty and not mlws's folder")
+                )
         return problems
 
     @model_validator(mode="after")

@@ -217,3 +217,11 @@ def test_the_context_serves_with_its_own_runtime_copy(project: Project, tmp_path
             server.wait()
         if server.stdout is not None:
             server.stdout.close()
+
+
+def test_write_context_refuses_a_foreign_folder(project: Project) -> None:
+    (project.build).mkdir()
+    (project.build / "precious.txt").write_text("not mlws's")
+    with pytest.raises(ValueError, match="not empty and was not written by mlws"):
+        write_context(plan(project, build_dir=str(project.root / "elsewhere")), project.build)
+    assert (project.build / "precious.txt").read_text() == "not mlws's"

@@ -106,3 +106,13 @@ def test_repository_and_platform_are_checked(project: Project) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_scoring_image("svc", project.image_args(repository="Bad Repo", platform="amd64"))
     assert set(caught.value.fields) == {"repository", "platform"}
+
+
+def test_build_dir_must_be_mlws_own_folder(project: Project) -> None:
+    (project.root / "docs").mkdir()
+    (project.root / "docs" / "keep.md").write_text("mine")
+    with pytest.raises(ConfigError, match=r"build_dir: .* is not empty and not mlws's folder"):
+        parse_scoring_image("svc", project.image_args(build_dir=str(project.root / "docs")))
+    with pytest.raises(ConfigError, match="build_dir: must not contain source_directory"):
+        parse_scoring_image("svc", project.image_args(build_dir=str(project.root)))
+    parse_scoring_image("svc", project.image_args(build_dir=str(project.root / "new")))

@@ -23,16 +23,22 @@ MODEL_DIR = HERE.parent / "local-sklearn" / "model"
 SCORING_DIR = HERE.parent / "local-sklearn" / "scoring"
 
 config = pulumi.Config()
+location = pulumi.Config("azure-native").require("location")
 name = config.require("serviceName")
 
-group = resources.ResourceGroup("mlws-aks-gpu")
+group = resources.ResourceGroup(
+    "group",
+    resource_group_name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+    location=location,
+)
 
 # dev builds the image; prod runs the digest dev built (config `imageRef`, see Pulumi.prod.yaml).
 image_ref: pulumi.Input[str]
 promoted = config.get("imageRef")
 if promoted is None:
     registry = containerregistry.Registry(
-        "mlwsaksgpu",
+        "registry",
+        registry_name=config.require("registryName"),
         resource_group_name=group.name,
         sku={"name": "Basic"},
         admin_user_enabled=True,
@@ -56,7 +62,9 @@ if promoted is None:
             "gpu": True,
             "registry_server": registry.login_server,
             "registry_username": credentials.username,
-            "registry_password": credentials.passwords.apply(lambda p: p[0].value),
+            "registry_password": pulumi.Output.secret(
+                credentials.passwords.apply(lambda passwords: (passwords or [])[0].value or "")
+            ),
         },
     )
     image_ref = image.ref
@@ -67,6 +75,7 @@ cluster = AksCluster(
     "aks",
     {
         "resource_group_name": group.name,
+        "location": location,
         "system_node_count": config.require_int("systemNodeCount"),
     },
 )

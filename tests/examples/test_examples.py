@@ -233,7 +233,7 @@ def test_promotion_diff_from_dev_to_prod() -> None:
     prod, _ = render_example("aks-gpu", "prod")
     changes = _changes(dev, prod)
     assert {name for name, kind in changes.items() if kind == "delete"} == {
-        "mlwsaksgpu",
+        "registry",
         "diabetes-gpu",  # the ScoringImage component
         "diabetes-gpu-image",
     }

@@ -1,8 +1,8 @@
 """The interface every custom resource of the plugin implements, on plain snake_case dicts.
 
-The gRPC layer (:mod:`mlws.provider.host`) decodes requests with :mod:`mlws.provider.wire`, calls
-these methods in a worker thread, and encodes the answers. A resource never sees protobuf, so it is
-testable with plain dicts, and the wire handling is written once.
+The gRPC layer (:mod:`mlws.provider.servicer`) decodes requests with :mod:`mlws.provider.wire`,
+calls these methods in a worker thread, and encodes the answers. A resource never sees protobuf, so
+it is testable with plain dicts, and the wire handling is written once.
 """
 
 from __future__ import annotations

@@ -147,6 +147,9 @@ class LocalProcessServiceOutputs(BaseModel):
     """Whether the process ran and was ready at the last create, update or refresh."""
 
 
+READ_TIMEOUT_SECONDS = 10.0
+"""Longest a refresh waits for a running process to answer ``/ready``."""
+
 REPLACE_FIELDS = ("host", "port")
 RESTART_FIELDS = (
     "source_directory",
@@ -368,9 +371,9 @@ class LocalProcessServiceResource(CustomResource):
         url = state.get("url") or _url(state.get("host", "127.0.0.1"), state.get("port", 8890))
         check = health.HealthCheckSpec(
             scoring_uri=f"{url}/score",
-            timeout_seconds=5.0,
+            timeout_seconds=READ_TIMEOUT_SECONDS,
             poll_interval_seconds=0.5,
-            request_timeout_seconds=2.0,
+            request_timeout_seconds=READ_TIMEOUT_SECONDS / 2,
         )
         return resource_id, {**state, "healthy": health.check_health(check).healthy}
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 import pytest
-from mlws.provider.host import COMPONENTS
+from mlws.provider.package import COMPONENTS
 from mlws.provider.wire import encode
 from plugin_harness import FakeMonitor, Plugin, details
 from pulumi.runtime import proto

@@ -23,7 +23,7 @@ from typing import Any
 import jsonschema
 import pytest
 from mlws.provider import schema_builder as schema_mod
-from mlws.provider.host import COMPONENTS, custom_resources
+from mlws.provider.package import COMPONENTS, custom_resources
 from plugin_harness import Plugin
 from pulumi.runtime import proto
 from pydantic import BaseModel, SecretStr

@@ -113,6 +113,8 @@ class ResourceChange:
     fields: list[FieldChange] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     """Why a replacement: one line per triggering field."""
+    notes: list[str] = field(default_factory=list)
+    """What else Pulumi will do about it (``protect``, ``deleteBeforeReplace``)."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,22 @@ def _plain_path(path: str) -> str:
     return re.sub(r'\["([^"]*)"\]', r".\1", path)
 
 
+def option_matches(path: str, pattern: str) -> bool:
+    """Whether a field path falls under a ``replaceOnChanges``/``ignoreChanges`` path.
+
+    Those options name a property path (``spec.template``, ``containers[*].image``, ``*``); a change
+    to it or anything below it matches.
+    """
+    plain = _plain_path(path)
+    wanted = _plain_path(pattern).replace("[*]", "*")
+    return (
+        wanted == "*"
+        or fnmatch.fnmatchcase(plain, wanted)
+        or plain.startswith(wanted + ".")
+        or plain.startswith(wanted + "[")
+    )
+
+
 def replace_reasons(res: RenderedResource, changes: list[FieldChange]) -> list[str]:
     """Why ``changes`` to ``res`` force a replacement; empty when none is known to."""
     reasons: list[str] = []
@@ -207,8 +225,7 @@ def replace_reasons(res: RenderedResource, changes: list[FieldChange]) -> list[s
         plain = _plain_path(change.path)
         top = plain.split(".")[0].split("[")[0]
         for trigger in triggers:
-            t = trigger.replace("[*]", "*")
-            if fnmatch.fnmatchcase(plain, t) or plain.startswith(t + ".") or t == "*":
+            if option_matches(change.path, trigger):
                 reasons.append(f"{change.path}: in replaceOnChanges")
                 break
         else:
@@ -236,6 +253,18 @@ def identity(urn: str) -> str:
     return parts[2] if len(parts) == 3 else urn
 
 
+def _notes(
+    kind: Kind, before: RenderedResource | None, after: RenderedResource | None
+) -> list[str]:
+    notes: list[str] = []
+    protected = any(r is not None and r.options.get("protect") for r in (before, after))
+    if kind in ("replace", "delete") and protected:
+        notes.append("protected: pulumi up refuses to delete it until `protect` is lifted")
+    if kind == "replace" and after is not None and after.options.get("deleteBeforeReplace"):
+        notes.append("deleted before its replacement is created (deleteBeforeReplace)")
+    return notes
+
+
 def _compare(old: Render, new: Render) -> dict[str, ResourceChange]:
     """Changes keyed by the new render's URN (the old one's for deletions)."""
     olds = {identity(r.urn): r for r in old.resources}
@@ -248,15 +277,24 @@ def _compare(old: Render, new: Render) -> dict[str, ResourceChange]:
         before = olds[key]
         if before.read and res.read:
             continue
-        diffs = field_changes(before.inputs, res.inputs)
+        ignored = [str(p) for p in res.options.get("ignoreChanges", [])]
+        diffs = [
+            change
+            for change in field_changes(before.inputs, res.inputs)
+            if not any(option_matches(change.path, pattern) for pattern in ignored)
+        ]
         if not diffs:
             continue
         reasons = replace_reasons(res, diffs)
         kind: Kind = "replace" if reasons else "update"
-        changes[res.urn] = ResourceChange(kind, res.urn, res.type, res.name, diffs, reasons)
+        changes[res.urn] = ResourceChange(
+            kind, res.urn, res.type, res.name, diffs, reasons, _notes(kind, before, res)
+        )
     for key, res in olds.items():
         if key not in news:
-            changes[res.urn] = ResourceChange("delete", res.urn, res.type, res.name)
+            changes[res.urn] = ResourceChange(
+                "delete", res.urn, res.type, res.name, notes=_notes("delete", res, None)
+            )
     return changes
 
 
@@ -286,7 +324,8 @@ def _propagate(new: Render, changes: dict[str, ResourceChange]) -> None:
             fields = [*(current.fields if current else []), *extra]
             reasons = replace_reasons(res, fields)
             kind: Kind = "replace" if reasons else "update"
-            changes[urn] = ResourceChange(kind, urn, res.type, res.name, fields, reasons)
+            notes = _notes(kind, res, res)
+            changes[urn] = ResourceChange(kind, urn, res.type, res.name, fields, reasons, notes)
             grew = True
         if not grew:
             return

@@ -108,6 +108,7 @@ def diff_text(diff: RenderDiff) -> str:
         lines.append(_change_head(change))
         lines += [f"      {_field_line(f)}" for f in change.fields]
         lines += [f"      replaced because {r}" for r in change.reasons]
+        lines += [f"      note: {n}" for n in change.notes]
     if diff.outputs:
         lines.append("Outputs:")
         lines += [f"    {_value_line(c)}" for c in diff.outputs]
@@ -134,6 +135,7 @@ def diff_markdown(diff: RenderDiff) -> str:
             details = "<br>".join(
                 [_code(_field_line(f)).replace("|", "\\|") for f in change.fields]
                 + [f"replaced because {r}".replace("|", "\\|") for r in change.reasons]
+                + [f"**note**: {n}".replace("|", "\\|") for n in change.notes]
             )
             lines.append(
                 f"| {_SIGNS[change.kind]} {change.kind} | {_code(change.name)} | "
@@ -173,6 +175,7 @@ def diff_json(diff: RenderDiff) -> str:
                     for f in c.fields
                 ],
                 "reasons": c.reasons,
+                "notes": c.notes,
             }
             for c in diff.changes
         ],

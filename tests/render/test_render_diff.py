@@ -294,3 +294,36 @@ def test_renders_of_two_stacks_are_matched_without_stack_and_project() -> None:
     assert [(c.kind, c.name) for c in diff.changes] == [("update", "svc-deployment")]
     assert diff_text(diff).splitlines()[0] == "Comparing app/dev -> app/prod"
     assert json.loads(diff_json(diff))["new"] == "app/prod"
+
+
+def test_ignore_changes_hides_the_ignored_fields_only() -> None:
+    opts = {"ignoreChanges": ["spec.template.spec.containers[*].image"]}
+
+    def dep(image: str, cpu: str) -> RenderedResource:
+        base = deployment(image, cpu=cpu)
+        return res(DEPLOY, base.name, base.inputs, options=opts)
+
+    assert diff_renders(render(dep("a", "1")), render(dep("b", "1"))).changes == []
+    [change] = diff_renders(render(dep("a", "1")), render(dep("b", "2"))).changes
+    assert [f.path for f in change.fields] == [
+        "spec.template.spec.containers[0].resources.requests.cpu"
+    ]
+
+
+def test_protected_and_delete_before_replace_are_noted() -> None:
+    protected = {"protect": True, "deleteBeforeReplace": True}
+    old = res(PASSWORD, "k", {"length": 16}, options=protected)
+    new = res(PASSWORD, "k", {"length": 32}, options=protected)
+    [change] = diff_renders(render(old), render(new)).changes
+    assert change.kind == "replace"
+    assert change.notes == [
+        "protected: pulumi up refuses to delete it until `protect` is lifted",
+        "deleted before its replacement is created (deleteBeforeReplace)",
+    ]
+    text = diff_text(diff_renders(render(old), render(new)))
+    assert "      note: protected: pulumi up refuses" in text
+    [gone] = diff_renders(render(old), render()).changes
+    assert (gone.kind, gone.notes[0][:10]) == ("delete", "protected:")
+    # an update of a protected resource is fine
+    touched = res(PASSWORD, "k", {"length": 16}, options={"protect": True, "replaceOnChanges": []})
+    assert diff_renders(render(touched), render(touched)).changes == []

@@ -23,6 +23,10 @@ from pathlib import Path
 HASH_EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".mlws", ".ipynb_checkpoints", ".venv"})
 """Folders left out of content hashes (caches and tool state, not what is served)."""
 
+HASH_EXCLUDED_SUFFIXES = frozenset({".pyc", ".log"})
+"""Files left out of content hashes: bytecode, and logs (a service logging into its own source
+folder must not look changed, and restart, on every ``pulumi up``)."""
+
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 """Processes started by this plugin process, kept so they can be reaped (no zombies)."""
 
@@ -104,7 +108,7 @@ def tree_hash(root: Path) -> str:
         for path in root.rglob("*")
         if path.is_file()
         and not any(part in HASH_EXCLUDED_DIRS for part in path.relative_to(root).parts)
-        and path.suffix != ".pyc"
+        and path.suffix not in HASH_EXCLUDED_SUFFIXES
     )
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode())

@@ -41,8 +41,14 @@ def render_program(
     belong to the project). Raises :class:`ProjectError` for a folder that is not a Python Pulumi
     project and :class:`ProgramError` when the program fails; both carry a one-line message.
     """
-    from mlws.render.program_runner import run_program
-
     project = load_project(Path(program_dir))
+    try:
+        from mlws.render.program_runner import run_program
+    except ImportError as exc:
+        missing = exc.name or "the Pulumi SDK"
+        raise RenderError(
+            f"mlws render needs the Pulumi SDKs ({missing} is missing): pip install 'mlws[infra]'"
+        ) from None
+
     config = load_stack_config(project, stack, overrides)
     return run_program(project, stack, config, mocks)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,11 @@ def test_unknown_stack_is_noted_on_stderr(keys_program: Path) -> None:
     assert "note: no " in result.stderr
     assert "Pulumi.prdo.yaml" in result.stderr
     assert result.stdout.startswith("# Render of project `keysapp`, stack `prdo`")
+
+
+def test_without_the_pulumi_sdk_the_error_says_what_to_install(
+    keys_program: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mlws.render.program_runner", None)
+    line = _error(str(keys_program))
+    assert line.endswith("pip install 'mlws[infra]'")

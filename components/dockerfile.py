@@ -136,8 +136,18 @@ def _cran_install(packages: Sequence[str]) -> str:
     return f"RUN Rscript -e {shlex.quote(script)}"
 
 
+def docker_quote(value: str) -> str:
+    """A double-quoted Dockerfile word that the builder reads back as exactly ``value``.
+
+    Inside double quotes Docker removes a backslash before ``"``, ``\\`` and ``$`` and expands
+    ``$NAME``, so those three are escaped; values are one line (validated).
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
+
+
 def _env_lines(env: dict[str, str]) -> list[str]:
-    return [f"ENV {name}={json.dumps(value)}" for name, value in env.items()]
+    return [f"ENV {name}={docker_quote(value)}" for name, value in env.items()]
 
 
 def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:

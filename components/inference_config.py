@@ -146,6 +146,9 @@ class Environment(BaseModel):
         reserved = sorted(RESERVED_ENV.intersection(values))
         if reserved:
             raise ValueError(f"{reserved} are set by mlws from the entry script and models")
+        multiline = sorted(k for k, v in values.items() if "\n" in v or "\r" in v)
+        if multiline:
+            raise ValueError(f"values must be one line: {multiline}")
         return values
 
 

@@ -140,7 +140,7 @@ def test_user_variables_are_quoted_and_cannot_override_the_contract(project: Pro
         project, environment_variables={"GREETING": 'say "hi" $HOME', "OMP_NUM_THREADS": "1"}
     )
     text = render_dockerfile(cfg, [])
-    assert 'ENV GREETING="say \\"hi\\" $HOME"' in text
+    assert 'ENV GREETING="say \\"hi\\" \\$HOME"' in text
     env = image_env(cfg, [])
     assert env["OMP_NUM_THREADS"] == "1"
     assert list(env)[:2] == ["GREETING", "OMP_NUM_THREADS"]
@@ -171,3 +171,59 @@ def test_the_cran_line_is_valid_r(project: Project) -> None:
     argv = shlex.split(line.removeprefix("RUN "))
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def _docker_unquote(word: str) -> str:
+    """How BuildKit's shell lexer reads a double-quoted word (frontend/dockerfile/shell/lex.go):
+    a backslash before ``"``, ``\\`` or ``$`` is dropped; an unescaped ``$`` would expand."""
+    assert word.startswith('"')
+    assert word.endswith('"')
+    out, chars = "", iter(word[1:-1])
+    for char in chars:
+        if char == "\\":
+            following = next(chars)
+            out += following if following in '"\\$' else char + following
+        else:
+            assert char not in '"$', f"unescaped {char!r} in {word}"
+            out += char
+    return out
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"entry_script": "score.R", "cran_packages": ["caret"], "apt_packages": ["libgomp1"]},
+        {"gpu": True},
+        {"conda_packages": ["numpy=1.26"]},
+        {"environment_variables": {"TRICKY": 'a "quoted" \\ $HOME ${X} é', "EMPTY": ""}},
+    ],
+)
+def test_buildkit_parses_the_dockerfile(project: Project, fields: dict[str, Any]) -> None:
+    """BuildKit's own parser (the ``dockerfile`` package) reads every instruction as intended."""
+    dockerfile = pytest.importorskip("dockerfile")
+    cfg = config(project, **fields)
+    chosen = models(project, ("m", 1), ("n", 2))
+    commands = dockerfile.parse_string(render_dockerfile(cfg, chosen))
+    assert commands[0].cmd == "FROM"
+    entrypoint = commands[-1]
+    assert (entrypoint.cmd, entrypoint.json) == ("ENTRYPOINT", True)
+    assert entrypoint.value == ("python3", "-m", "mlws.runtime")
+    assert {c.cmd for c in commands} <= {
+        "FROM",
+        "USER",
+        "ENV",
+        "RUN",
+        "COPY",
+        "WORKDIR",
+        "EXPOSE",
+        "ENTRYPOINT",
+    }
+    env = {
+        c.value[0]: _docker_unquote(c.value[1])
+        for c in commands
+        if c.cmd == "ENV" and len(c.value) == 2 and c.value[1].startswith('"')
+    }
+    assert env == image_env(cfg, chosen)
+    runs = [c for c in commands if c.cmd == "RUN"]
+    assert all("\n" not in " ".join(c.value) for c in runs)

@@ -120,7 +120,6 @@ class RenderMonitor(RecordingMonitor):
         super().__init__(_StackReferenceDefaults(mocks))
         self._render_lock = threading.Lock()
         self.recorded: dict[str, RenderedResource] = {}
-        self.order: list[str] = []
         self.stack_outputs: dict[str, Any] = {}
         self._urns: dict[str, str] = {}
         self._qualified_types: dict[str, str] = {}
@@ -143,8 +142,6 @@ class RenderMonitor(RecordingMonitor):
 
     def _record(self, res: RenderedResource) -> None:
         with self._render_lock:
-            if res.urn not in self.recorded:
-                self.order.append(res.urn)
             self.recorded[res.urn] = res
 
     def _dependencies(self, request: Any) -> dict[str, list[str]]:

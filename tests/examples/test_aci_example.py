@@ -39,6 +39,10 @@ def test_key_auth_keys_are_secure_environment_variables() -> None:
     assert "MLWS_PRIMARY_KEY" in text
     assert render.outputs["auth_mode"] == "key"
     assert render.outputs["primary_key"] == "[secret]"
+    # what `mlws logs` needs for ACI
+    assert render.outputs["service_kind"] == "aci"
+    assert render.outputs["resource_group"] == "mlws-r-accident-dev"
+    assert render.outputs["container_group_name"] == "accidents-group"
 
 
 def test_prod_runs_the_image_dev_built_by_digest() -> None:

@@ -38,17 +38,10 @@ def _docker_answers() -> bool:
     return done.returncode == 0
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A copy of the example, and an environment with a local backend and this venv's Python."""
-    if not _docker_answers():
-        pytest.skip("the Docker engine does not answer `docker info`")
-    program = tmp_path / "local-sklearn"
-    shutil.copytree(EXAMPLE, program, ignore=shutil.ignore_patterns("Pulumi.*.yaml", "__pycache__"))
-    shutil.copy(EXAMPLE / "Pulumi.dev.yaml", program / "Pulumi.dev.yaml")
+def _environment(tmp_path: Path) -> dict[str, str]:
     state = tmp_path / "state"
     state.mkdir()
-    env = {
+    return {
         **os.environ,
         "PULUMI_BACKEND_URL": f"file://{state}",
         "PULUMI_CONFIG_PASSPHRASE": "mlws-test-passphrase",
@@ -56,6 +49,20 @@ def workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         # the program imports mlws from this virtual environment
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+def _copy_example(target: Path) -> None:
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns(".mlws", "__pycache__"))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A copy of the example, and an environment with a local backend and this venv's Python."""
+    if not _docker_answers():
+        pytest.skip("the Docker engine does not answer `docker info`")
+    program = tmp_path / "local-sklearn"
+    _copy_example(program)
+    env = _environment(tmp_path)
     _pulumi(["stack", "select", "--create", "dev"], program, env)
     return program, env
 
@@ -108,3 +115,18 @@ def test_up_serves_then_destroy_removes(workspace: tuple[Path, dict[str, str]]) 
     remaining = json.loads(_pulumi(["stack", "export"], program, env))
     resources = remaining.get("deployment", {}).get("resources") or []
     assert [r for r in resources if r.get("type") != "pulumi:pulumi:Stack"] == []
+
+
+def test_root_project_previews_the_local_example(tmp_path: Path) -> None:
+    """The repository's Pulumi.yaml (``main: examples/local-sklearn``) works with the real CLI."""
+    if not _docker_answers():
+        pytest.skip("the Docker engine does not answer `docker info`")
+    root = tmp_path / "repo"
+    _copy_example(root / "examples" / "local-sklearn")
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(REPO / name, root / name)
+    env = _environment(tmp_path)
+    _pulumi(["stack", "select", "--create", "dev"], root, env)
+    steps = json.loads(_pulumi(["preview", "--json"], root, env)).get("steps", [])
+    planned = {step["urn"].rsplit("::", 1)[-1] for step in steps if step.get("op") == "create"}
+    assert {"diabetes-image", "diabetes-container", "diabetes-keys-primary"} <= planned

@@ -8,6 +8,7 @@ dependencies, runtime) gives a new tag and a new image. Pushed images are refere
 and only with it.
 """
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Required, Self, TypedDict
@@ -22,7 +23,7 @@ from mlws.components.build_context import (
     write_context,
 )
 from mlws.components.deployment_config import parse_config
-from mlws.components.errors import Problem, Problems
+from mlws.components.errors import ConfigError, Problem, Problems
 from mlws.components.inference_config import (
     InferenceConfig,
     Model,
@@ -93,6 +94,14 @@ def default_repository(name: str) -> str:
     """A valid repository name derived from a component name (``My_Model`` -> ``my-model``)."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return cleaned or "scoring-image"
+
+
+def default_build_dir(name: str) -> str:
+    """``.mlws/build/<name>``, with a component name made safe as one folder name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip(".")
+    if safe != name or not safe:
+        safe = f"{safe or 'image'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return str(Path(".mlws") / "build" / safe)
 
 
 class ScoringImageSpec(InferenceConfig):
@@ -178,7 +187,7 @@ def parse_scoring_image(name: str, args: ScoringImageArgs) -> ScoringImageSpec:
         defaults={
             "repository": default_repository(name),
             "push": args.get("registry_server") is not None,
-            "build_dir": str(Path(".mlws") / "build" / name),
+            "build_dir": default_build_dir(name),
         },
         problems=reference_problems(args),
     )
@@ -201,7 +210,13 @@ class ScoringImage(pulumi.ComponentResource):
     ) -> None:
         spec = parse_scoring_image(name, args)
         context = spec.plan()
-        write_context(context, spec.build_dir)
+        try:
+            write_context(context, spec.build_dir)
+        except OSError as error:
+            raise ConfigError(
+                f"ScoringImage {name!r}",
+                [Problem("build_dir", f"cannot write {str(spec.build_dir)!r}: {error.strerror}")],
+            ) from None
         super().__init__(type_token("ScoringImage"), name, None, opts)
 
         server = args.get("registry_server")

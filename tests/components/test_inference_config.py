@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from mlws.components.errors import ConfigError
-from mlws.components.scoring_image import parse_scoring_image
+from mlws.components.scoring_image import default_build_dir, parse_scoring_image
 from scoring_project import Project, make_project
 
 
@@ -116,3 +116,12 @@ def test_build_dir_must_be_mlws_own_folder(project: Project) -> None:
     with pytest.raises(ConfigError, match="build_dir: must not contain source_directory"):
         parse_scoring_image("svc", project.image_args(build_dir=str(project.root)))
     parse_scoring_image("svc", project.image_args(build_dir=str(project.root / "new")))
+
+
+def test_default_build_dir_is_one_safe_folder() -> None:
+    assert default_build_dir("diabetes") == ".mlws/build/diabetes"
+    odd = default_build_dir("../team/x y")
+    assert odd.startswith(".mlws/build/")
+    assert "/" not in odd.removeprefix(".mlws/build/")
+    assert ".." not in odd
+    assert odd != default_build_dir("../team/x-y")

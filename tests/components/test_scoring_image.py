@@ -198,3 +198,12 @@ def test_schema_of_the_three_components() -> None:
             assert prop.description, f"{name}.{key}"
     outputs = schema["component_definitions"]["ServiceKeys"].outputs
     assert outputs["tokenSecret"].optional is True
+
+
+def test_an_unwritable_build_dir_is_a_config_error(
+    pulumi_mocks: MockHarness, project: Project
+) -> None:
+    blocked = project.model / "model.txt" / "build"
+    with pytest.raises(ConfigError, match=r"build_dir: cannot write .*: Not a directory"):
+        pulumi_mocks.run(image_program(project, build_dir=str(blocked)))
+    assert pulumi_mocks.mocks.registrations == []

@@ -5,7 +5,8 @@ No engine, no cloud, no Docker: every resource registration is answered by :clas
 :class:`RecordingMonitor` with its parent, dependencies and which inputs are secret. This serves
 three users:
 
-- tests (``tests/conftest.py``'s ``pulumi_mocks`` fixture): graphs, parent links, secret-ness;
+- tests (``tests/conftest.py``'s ``pulumi_mocks`` fixture, a :class:`MockHarness`): graphs,
+  parent links, secret-ness;
 - offline diffs: :func:`diff_programs` runs a program twice with one input changed and reports what
   a ``pulumi preview`` would show (created, deleted, and updated resources with changed fields);
 - ``mlws render``: :func:`run_program` + :meth:`Recording.to_json`.

@@ -346,6 +346,27 @@ def test_echo_nan_and_infinity_in_the_request_reach_run(echo: Pair) -> None:
     assert json.loads(ours.text)["w"][2] == 1.5
 
 
+def test_echo_big_integer_result(echo: Pair) -> None:
+    """json.dumps writes integers of any size; 2**70 must not become an error."""
+    reference, _ = same(echo, "POST", "/score", json={"return": "big_int"})
+    assert (reference.status, reference.text) == (200, '{"id": 1180591620717411303424}')
+
+
+@pytest.mark.parametrize(
+    ("ask", "expected"),
+    [("numpy_int", {"count": 3}), ("datetime", {"at": "2026-01-02T03:04:05"})],
+)
+def test_deliberate_difference_numpy_scalars_and_datetimes_are_serialised(
+    echo: Pair, ask: str, expected: dict[str, Any]
+) -> None:
+    """json.dumps rejects numpy integers and datetimes (azmlinfsrv: 500 internal error); mlws
+    writes them as numbers and ISO 8601 text."""
+    reference = call(echo.reference, "POST", "/score", json={"return": ask})
+    assert (reference.status, reference.body) == (500, {"message": INTERNAL_ERROR})
+    ours = mlws_side(echo, "POST", "/score", json={"return": ask})
+    assert (ours.status, ours.body) == (200, expected)
+
+
 def test_echo_nan(echo: Pair) -> None:
     """json.dumps writes NaN (not JSON, though Python's json reads it back)."""
     reference = call(echo.reference, "POST", "/score", json={"return": "nan"})

@@ -91,18 +91,35 @@ def test_resource_graph(example: str, stack: str) -> None:
     assert_no_plaintext(render, secrets)
 
 
-@pytest.mark.parametrize(("example", "stack"), sorted(EXPECTED_COUNTS))
-def test_stack_files_are_complete(example: str, stack: str) -> None:
-    """Every stack file names only config its program reads (a typo would be silently unused)."""
+STACK_FILES = [
+    *((EXAMPLES / e / f"Pulumi.{s}.yaml", EXAMPLES / e) for e, s in sorted(EXPECTED_COUNTS)),
+    *(
+        (EXAMPLES / "r-accident" / f"Pulumi.{s}.yaml", EXAMPLES / "r-accident")
+        for s in ("dev", "prod")
+    ),
+    (EXAMPLES.parent / "Pulumi.dev.yaml", EXAMPLES / "local-sklearn"),
+]
+
+
+@pytest.mark.parametrize(("stack_file", "program_dir"), STACK_FILES, ids=lambda p: p.name)
+def test_stack_files_name_only_config_the_program_reads(
+    stack_file: Path, program_dir: Path
+) -> None:
+    """A mistyped key or namespace in a stack file would be silently unused: none is."""
     import yaml
 
-    program = (EXAMPLES / example / "__main__.py").read_text()
-    doc = yaml.safe_load((EXAMPLES / example / f"Pulumi.{stack}.yaml").read_text())
-    for key in doc["config"]:
+    from mlws import service
+
+    project = yaml.safe_load((stack_file.parent / "Pulumi.yaml").read_text())["name"]
+    program = (program_dir / "__main__.py").read_text()
+    rotation = {service.PRIMARY_KEY_ROTATION, service.SECONDARY_KEY_ROTATION}
+    for key in yaml.safe_load(stack_file.read_text())["config"]:
         namespace, _, name = key.partition(":")
         if namespace == "azure-native":
+            assert name == "location", key
             continue
-        assert f'"{name}"' in program or name in ("primaryKeyRotation", "secondaryKeyRotation"), key
+        assert namespace == project, key
+        assert f'"{name}"' in program or name in rotation, key
 
 
 def test_keys_are_secrets_everywhere() -> None:

@@ -27,6 +27,7 @@ from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import configure_logging
 from mlws.runtime.settings import RuntimeSettings, env_var_name
 from mlws.runtime.standby import StandbyResponder
+from mlws.runtime.transport import http_protocol
 from pydantic import ValidationError
 
 #: Exit code when the entry script cannot be loaded or its ``init()`` fails (azmlinfsrv uses 3 too).
@@ -102,7 +103,7 @@ def run_worker(
     config = uvicorn.Config(
         app,
         loop="auto",
-        http="auto",
+        http=http_protocol(),  # one write per response (mlws.runtime.transport)
         lifespan="on",
         log_config=None,
         access_log=False,

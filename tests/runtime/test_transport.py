@@ -1,0 +1,176 @@
+"""Responses leave in one write: the coalescing transport on its own and under real uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import pytest
+import uvicorn
+import uvloop
+from mlws.runtime.transport import CoalescingHttpToolsProtocol, CoalescingTransport, http_protocol
+
+Scope = MutableMapping[str, Any]
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"peername": ("127.0.0.1", 1)}.get(name, default)
+
+
+async def test_writes_of_one_loop_turn_leave_together() -> None:
+    inner = FakeTransport()
+    outer = CoalescingTransport(inner, asyncio.get_running_loop())
+    outer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    outer.write(memoryview(b"body"))
+    assert inner.writes == []
+    assert outer.get_write_buffer_size() == len(b"HTTP/1.1 200 OK\r\n\r\nbody")
+    await asyncio.sleep(0)
+    assert inner.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+    outer.write(b"next")
+    await asyncio.sleep(0)
+    assert inner.writes[1:] == [b"next"]
+    assert outer.get_extra_info("peername") == ("127.0.0.1", 1)
+
+
+async def test_close_sends_pending_first_and_abort_drops_it() -> None:
+    inner = FakeTransport()
+    outer = CoalescingTransport(inner, asyncio.get_running_loop())
+    outer.write(b"last words")
+    outer.close()
+    assert inner.writes == [b"last words"]
+    assert inner.closed
+    assert outer.is_closing()
+
+    inner = FakeTransport()
+    outer = CoalescingTransport(inner, asyncio.get_running_loop())
+    outer.write(b"never sent")
+    outer.abort()
+    await asyncio.sleep(0)
+    assert inner.writes == []
+    assert inner.aborted
+
+
+async def test_nothing_is_written_once_the_connection_is_closing() -> None:
+    inner = FakeTransport()
+    outer = CoalescingTransport(inner, asyncio.get_running_loop())
+    outer.write(b"too late")
+    inner.closed = True  # the peer went away before the loop turn ended
+    await asyncio.sleep(0)
+    assert inner.writes == []
+
+
+def test_uvicorn_gets_the_coalescing_protocol() -> None:
+    assert http_protocol() is CoalescingHttpToolsProtocol
+
+
+async def _app(scope: Scope, receive: Callable[[], Awaitable[Any]], send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    answer = b"echo:" + body
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(answer)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await asyncio.wait_for(reader.readexactly(length), 5)
+
+
+async def _scenario() -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(_app, http=CoalescingHttpToolsProtocol, log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        # Three pipelined keep-alive requests on one connection, answered in order.
+        for n in range(3):
+            writer.write(
+                f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nr{n}".encode()
+            )
+        await writer.drain()
+        for n in range(3):
+            head, body = await _read_response(reader)
+            assert head.startswith(b"HTTP/1.1 200 OK")
+            assert body == f"echo:r{n}".encode()
+        # Expect: 100-continue: the interim answer must go out before the body is sent.
+        writer.write(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        writer.write(b"late")
+        await writer.drain()
+        _, body = await _read_response(reader)
+        assert body == b"echo:late"
+        # Connection: close gets the whole answer before the close.
+        writer.write(
+            b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbye"
+        )
+        await writer.drain()
+        _, body = await _read_response(reader)
+        assert body == b"echo:bye"
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("runner", ["asyncio", "uvloop"])
+def test_real_uvicorn_server_answers_through_the_coalescing_transport(runner: str) -> None:
+    if runner == "uvloop":
+        uvloop.run(_scenario())
+    else:
+        asyncio.run(_scenario())

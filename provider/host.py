@@ -39,9 +39,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--logtostderr", action="store_true", help="ignored (engine flag)")
     parser.add_argument("-v", dest="verbosity", default=None, help="ignored (engine flag)")
     parser.add_argument("--tracing", default=None, help="ignored (engine flag)")
+    parser.add_argument(
+        "--print-schema", action="store_true", help="print the package schema and exit"
+    )
     known, _ = parser.parse_known_args(args)
     health_gate.use_plugin_resource()  # components built here gate through this plugin's resource
     provider = build_provider()
+    if known.print_schema:
+        sys.stdout.write(f"{provider.schema}\n")
+        return
 
     async def serve() -> None:
         server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)

@@ -38,3 +38,19 @@ def test_no_plugin_module_shadows_the_standard_library() -> None:
     # stdlib's `resource` for every library in the plugin process.
     clashes = [path.name for path in PLUGIN.glob("*.py") if path.stem in sys.stdlib_module_names]
     assert clashes == []
+
+
+def test_print_schema_needs_no_engine() -> None:
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, str(PLUGIN), "--print-schema"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    schema = json.loads(done.stdout)
+    assert schema["name"] == "mlws"
+    assert "mlws:index:HealthGate" in schema["resources"]

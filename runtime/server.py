@@ -104,6 +104,8 @@ def run_worker(
         app,
         loop="auto",
         http=http_protocol(),  # one write per response (mlws.runtime.transport)
+        # The app never reads the client address or scheme: skip the X-Forwarded-* middleware.
+        proxy_headers=False,
         lifespan="on",
         log_config=None,
         access_log=False,

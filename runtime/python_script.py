@@ -293,9 +293,12 @@ def _result(output: Any, source: str) -> ScoreResult:
     try:
         return ScoreResult(body=encode_output(output))
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
-        raise ScoreOutputError(
-            f"{source} returned a value that is not JSON-serialisable: {exc}"
-        ) from exc
+        try:  # what orjson refuses but json.dumps writes (integers over 64 bits): azmlinfsrv's way
+            return ScoreResult(body=json.dumps(output).encode())
+        except (TypeError, ValueError):
+            raise ScoreOutputError(
+                f"{source} returned a value that is not JSON-serialisable: {exc}"
+            ) from exc
 
 
 def parse_json_object(body: bytes) -> Mapping[str, Any]:

@@ -76,6 +76,15 @@ def test_numpy_results_are_serialised(tmp_path: Path) -> None:
     assert orjson.loads(script.score(post("{}")).body) == {"array": [0, 1, 2], "scalar": 1.5}
 
 
+def test_integers_beyond_64_bits_are_written_as_json_dumps_does(tmp_path: Path) -> None:
+    (tmp_path / "score.py").write_text(
+        "def init():\n    pass\ndef run(d):\n    return {'id': 2**70}\n"
+    )
+    script = PythonEntryScript(make_settings(tmp_path))
+    script.init()
+    assert script.score(post("{}")).body == b'{"id": 1180591620717411303424}'
+
+
 def test_unserialisable_results_raise(tmp_path: Path) -> None:
     script = started(tmp_path, "unserialisable")
     with pytest.raises(ScoreOutputError, match="not JSON-serialisable"):

@@ -21,10 +21,9 @@ from mlws.components.aci_spec import (
 )
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
-    parse_config,
     secret_env_names,
 )
-from mlws.components.errors import Problem
+from mlws.components.errors import Problem, parse_config
 from mlws.components.health_gate import HealthGate, HealthGateArgs
 from pulumi_azure_native import containerinstance
 

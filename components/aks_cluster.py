@@ -20,8 +20,8 @@ from typing import Any, Required, Self, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 from mlws.components._package import type_token
-from mlws.components.deployment_config import parse_config, parse_label, parse_taint
-from mlws.components.errors import Problem, Problems
+from mlws.components.deployment_config import parse_label, parse_taint
+from mlws.components.errors import Problem, Problems, parse_config
 from pulumi_azure_native import containerservice
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 

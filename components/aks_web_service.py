@@ -19,10 +19,9 @@ from mlws.components import k8s_manifests
 from mlws.components._package import type_token
 from mlws.components.deployment_config import (
     AksDeploymentConfig,
-    parse_config,
     secret_env_names,
 )
-from mlws.components.errors import Problem
+from mlws.components.errors import Problem, parse_config
 from mlws.components.health_gate import HealthGate, HealthGateArgs
 from mlws.components.k8s_manifests import SELECTOR_LABEL, Manifest
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
 
-from mlws.components.errors import ConfigError, Problem, Problems
+from mlws.components.errors import Problem, Problems
 from mlws.runtime.settings import env_var_name
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: A Kubernetes namespace or object name (DNS-1123 label).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -417,56 +417,6 @@ def parse_label(value: str) -> tuple[str, str]:
     if not match:
         raise ValueError(f"{value!r} is not a node label: expected key=value")
     return match.group(1), match.group(2)
-
-
-ConfigT = TypeVar("ConfigT", bound=BaseModel)
-
-
-def parse_config(
-    model: type[ConfigT],
-    args: Mapping[str, Any],
-    *,
-    subject: str,
-    references: Iterable[str] = (),
-    defaults: Mapping[str, Any] | None = None,
-    problems: Iterable[Problem] = (),
-) -> ConfigT:
-    """Validate a component's args into ``model``, raising one ``ConfigError`` with every problem.
-
-    ``model`` is a frozen pydantic model; a ``contradictions(raw) -> list[Problem]`` classmethod
-    on it (as on :class:`DeploymentConfig`) is run on the raw values too, so cross-field problems
-    are reported together with field errors.
-
-    ``args`` holds both config values (the model's fields) and ``references`` (resource inputs such
-    as the image or keys, not validated here); any other key is reported as unknown. ``defaults``
-    fill config fields the caller left out (e.g. the service name from the component name).
-    ``problems`` are the component's own checks (e.g. a missing key), reported with the model's.
-    Cross-field contradictions are reported even when some field is invalid by itself.
-    """
-    known = set(model.model_fields) | set(references)
-    found: list[Problem] = list(problems)
-    found += [
-        Problem(key, "unknown argument (check the spelling)") for key in args if key not in known
-    ]
-    config = dict(defaults or {})
-    config.update({k: v for k, v in args.items() if k in model.model_fields})
-    try:
-        spec = model.model_validate(config)
-    except ValidationError as error:
-        found += ConfigError.from_validation_error(subject, error).problems
-        contradictions = getattr(model, "contradictions", None)
-        if contradictions is not None:  # reported even when a field is invalid by itself
-            found += contradictions(config)
-    defaulted = {k for k in (defaults or {}) if k not in args}
-    unique = [
-        Problem(p.field, f"{p.message} (the default; set {p.field} explicitly)")
-        if p.field in defaulted
-        else p
-        for p in dict.fromkeys(found)
-    ]
-    if unique:
-        raise ConfigError(subject, unique)
-    return spec
 
 
 def runtime_env(config: DeploymentConfig, *, port: int) -> dict[str, str]:

@@ -18,7 +18,7 @@ turns either kind into a :class:`ConfigError`::
     spec = parse_config(AciDeploymentConfig, args.get("config", {}), where="config")
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -112,16 +112,56 @@ class ConfigError(ValueError):
 
 
 def parse_config(
-    model: type[_M], args: Mapping[str, Any] | None, *, subject: str, where: str = ""
+    model: type[_M],
+    args: Mapping[str, Any] | None,
+    *,
+    subject: str,
+    where: str = "",
+    references: Iterable[str] = (),
+    defaults: Mapping[str, Any] | None = None,
+    problems: Iterable[Problem] = (),
 ) -> _M:
-    """Validate ``args`` into ``model``; raise :class:`ConfigError` naming every bad field.
+    """Validate a component's args into ``model``, raising one ``ConfigError`` with every problem.
 
-    ``where`` prefixes field paths when the model is nested in a component's args (``config``).
+    ``model`` is a frozen pydantic model; a ``contradictions(raw) -> list[Problem]`` classmethod
+    on it (as on ``DeploymentConfig``) is run on the raw values too, so cross-field problems
+    are reported together with field errors.
+
+    ``args`` holds both config values (the model's fields) and ``references`` (resource inputs such
+    as the image or keys, not validated here); any other key is reported as unknown, after the
+    field errors. ``defaults``
+    fill config fields the caller left out (e.g. the service name from the component name).
+    ``problems`` are the component's own checks (e.g. a missing key), reported with the model's.
+    Cross-field contradictions are reported even when some field is invalid by itself. ``where``
+    prefixes field paths when the model is nested in a component's args (``config``).
     """
+    args = args or {}
+    known = set(model.model_fields) | set(references)
+    found: list[Problem] = list(problems)
+    config = dict(defaults or {})
+    config.update({k: v for k, v in args.items() if k in model.model_fields})
     try:
-        return model.model_validate(dict(args or {}))
+        spec = model.model_validate(config)
     except ValidationError as error:
-        raise ConfigError.from_validation_error(subject, error, where=where) from None
+        found += ConfigError.from_validation_error(subject, error, where=where).problems
+        contradictions = getattr(model, "contradictions", None)
+        if contradictions is not None:  # reported even when a field is invalid by itself
+            found += contradictions(config)
+    found += [
+        Problem(_join(where, key), "unknown argument (check the spelling)")
+        for key in args
+        if key not in known
+    ]
+    defaulted = {k for k in (defaults or {}) if k not in args}
+    unique = [
+        Problem(p.field, f"{p.message} (the default; set {p.field} explicitly)")
+        if p.field in defaulted
+        else p
+        for p in dict.fromkeys(found)
+    ]
+    if unique:
+        raise ConfigError(subject, unique)
+    return spec
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

@@ -18,11 +18,10 @@ from mlws.components._package import type_token
 from mlws.components.deployment_config import (
     CONTAINER_PORT,
     DeploymentConfig,
-    parse_config,
     runtime_env,
     secret_env_names,
 )
-from mlws.components.errors import Problem
+from mlws.components.errors import Problem, parse_config
 from mlws.components.health_gate import HealthGate, HealthGateArgs
 from pydantic import Field
 

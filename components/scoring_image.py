@@ -22,8 +22,7 @@ from mlws.components.build_context import (
     plan_context,
     write_context,
 )
-from mlws.components.deployment_config import parse_config
-from mlws.components.errors import ConfigError, Problem, Problems
+from mlws.components.errors import ConfigError, Problem, Problems, parse_config
 from mlws.components.inference_config import (
     InferenceConfig,
     Model,

@@ -24,9 +24,8 @@ from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
     AksDeploymentConfig,
-    parse_config,
 )
-from mlws.components.errors import ConfigError
+from mlws.components.errors import ConfigError, parse_config
 from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi_azure_native.containerservice import _inputs as aks_inputs
 from pulumi_azure_native.containerservice import agent_pool, managed_cluster

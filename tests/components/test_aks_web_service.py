@@ -9,8 +9,8 @@ import pulumi_kubernetes as k8s
 import pytest
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
 from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs, reference_problems
-from mlws.components.deployment_config import AksDeploymentConfig, parse_config
-from mlws.components.errors import ConfigError
+from mlws.components.deployment_config import AksDeploymentConfig
+from mlws.components.errors import ConfigError, parse_config
 from mlws.components.service_keys import ServiceKeys
 from mlws.runtime.settings import env_var_name
 

@@ -6,13 +6,12 @@ import pytest
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
     AksDeploymentConfig,
-    parse_config,
     parse_label,
     parse_taint,
     runtime_env,
     secret_env_names,
 )
-from mlws.components.errors import ConfigError
+from mlws.components.errors import ConfigError, parse_config
 from mlws.runtime.settings import RuntimeSettings, env_var_name
 from pydantic import ValidationError
 

@@ -149,8 +149,12 @@ def start(argv: Sequence[str], env: Mapping[str, str], cwd: Path, log_path: Path
 
 
 def stop(record: ProcessRecord, grace_seconds: float) -> bool:
-    """SIGTERM the process group, SIGKILL it after ``grace_seconds``; True if it was running."""
-    if not is_alive(record):
+    """SIGTERM the process group, SIGKILL it after ``grace_seconds``; True if it was running.
+
+    Returns once the whole group is gone, worker processes included, so the port is free for a
+    restart.
+    """
+    if not is_alive(record) and not _leftovers(record):
         _CHILDREN.pop(record.pid, None)
         return False
     _signal_group(record.pid, signal.SIGTERM)
@@ -159,6 +163,14 @@ def stop(record: ProcessRecord, grace_seconds: float) -> bool:
         _wait_gone(record, 5.0)
     _CHILDREN.pop(record.pid, None)
     return True
+
+
+def _leftovers(record: ProcessRecord) -> bool:
+    """Workers of the recorded group still running after their leader exited."""
+    ticks = process_start_ticks(record.pid)
+    if ticks is not None and record.start_ticks is not None and ticks != record.start_ticks:
+        return False  # the pid (and so possibly the group id) belongs to another process now
+    return group_alive(record.pid)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -170,10 +182,36 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process of group ``pgid`` is left: a dead leader's workers
+    may linger and hold the port. Zombies do not count: they hold nothing, and whether they are
+    reaped depends on the machine's init."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue  # exited while we looked
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+            return True
+    return False
+
+
 def _wait_gone(record: ProcessRecord, seconds: float) -> bool:
+    def gone() -> bool:
+        return not is_alive(record) and not group_alive(record.pid)
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not is_alive(record):
+        if gone():
             return True
         time.sleep(0.05)
-    return not is_alive(record)
+    return gone()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from plugin_harness import (
     Plugin,
     ToyBehaviour,
     ToyServer,
+    free_port,
     start_plugin,
     toy_handler,
 )
@@ -72,10 +72,8 @@ def toy_server() -> Iterator[ToyServer]:
 
 @pytest.fixture
 def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on."""
+    return free_port()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use, process_start_ticks
 from mlws.provider.wire import decode, encode
-from plugin_harness import Plugin, details, state, urn
+from plugin_harness import Plugin, details, free_port, state, urn
 from pulumi.runtime import proto
 
 pytestmark = pytest.mark.slow
@@ -56,14 +56,6 @@ def service_dirs(tmp_path: Path) -> tuple[Path, Path]:
     (source / "score.py").write_text(SCRIPT)
     (model / "factor.txt").write_text("2")
     return source, model
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _inputs(source: Path, model: Path, port: int, tmp_path: Path, **extra: Any) -> dict[str, Any]:
@@ -134,7 +126,7 @@ def test_lifecycle_with_a_health_gate(
     plugin: Plugin, service_dirs: tuple[Path, Path], tmp_path: Path
 ) -> None:
     source, model = service_dirs
-    port = _free_port()
+    port = free_port()
     inputs = _inputs(source, model, port, tmp_path)
     checked = plugin.checked(TOKEN, inputs)
 
@@ -270,7 +262,7 @@ def test_create_fails_fast_with_the_log_when_init_raises(
         "def run(raw):\n"
         "    return 1\n"
     )
-    port = _free_port()
+    port = free_port()
     checked = plugin.checked(TOKEN, _inputs(source, model, port, tmp_path))
     started = time.monotonic()
     with pytest.raises(grpc.RpcError) as raised:
@@ -303,7 +295,7 @@ def test_diff_restarts_a_process_that_died(
     plugin: Plugin, service_dirs: tuple[Path, Path], tmp_path: Path
 ) -> None:
     source, model = service_dirs
-    port = _free_port()
+    port = free_port()
     inputs = _inputs(source, model, port, tmp_path)
     checked = plugin.checked(TOKEN, inputs)
     created = plugin.stub.Create(
@@ -337,7 +329,7 @@ def test_health_gate_mints_tokens_the_runtime_accepts(
     plugin: Plugin, service_dirs: tuple[Path, Path], tmp_path: Path
 ) -> None:
     source, model = service_dirs
-    port = _free_port()
+    port = free_port()
     inputs = {
         **_inputs(source, model, port, tmp_path),
         "auth_mode": "token",

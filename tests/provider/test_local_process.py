@@ -100,3 +100,23 @@ def test_mlws_command_is_this_environments_cli() -> None:
     done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     assert "serve" in done.stdout
+
+
+def test_group_alive_sees_a_leftover_worker(tmp_path: Path) -> None:
+    # The leader exits at once; its worker (same process group) stays and would hold the port.
+    leader = (
+        "import subprocess, sys\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print(child.pid, flush=True)\n"
+    )
+    log = tmp_path / "out.log"
+    record = local_process.start([sys.executable, "-c", leader], {}, tmp_path, log)
+    worker = int(_wait_for_line(log, str.isdigit))
+    deadline = time.monotonic() + 10
+    while local_process.is_alive(record) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not local_process.is_alive(record)
+    assert local_process.group_alive(record.pid)
+    assert local_process.stop(record, grace_seconds=5)  # stops the leftover worker
+    assert not local_process.group_alive(record.pid)
+    assert not local_process.is_alive(ProcessRecord(worker, None))

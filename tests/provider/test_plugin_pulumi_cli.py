@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
+from plugin_harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -137,12 +137,6 @@ def _thin_plugin(root: Path) -> Path:
     return plugin
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_local_service_lifecycle_under_the_cli(tmp_path: Path) -> None:
     plugin = _thin_plugin(tmp_path)
     program = tmp_path / "program"
@@ -150,7 +144,7 @@ def test_local_service_lifecycle_under_the_cli(tmp_path: Path) -> None:
     (program / "model").mkdir()
     (program / "scoring" / "score.py").write_text(SCRIPT)
     (program / "model" / "factor.txt").write_text("2")
-    port = _free_port()
+    port = free_port()
     (program / "Pulumi.yaml").write_text(_program(plugin, port, '{"data": [1, 2]}'))
     project = Project(tmp_path)
     project.run("stack", "init", "dev")

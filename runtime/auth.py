@@ -12,10 +12,12 @@ import json
 import threading
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jwt
 from mlws.runtime.settings import RuntimeSettings
+
+if TYPE_CHECKING:
+    import jwt
 
 #: Algorithms accepted for tokens signed with the shared secret (``MLWS_TOKEN_SECRET``).
 SECRET_ALGORITHMS = ("HS256",)
@@ -120,10 +122,14 @@ class _JwksSource:
             config: Any = json.load(response)
         jwks_uri = config.get("jwks_uri") if isinstance(config, dict) else None
         if not isinstance(jwks_uri, str):
+            import jwt
+
             raise jwt.PyJWKClientError("the OpenID configuration has no jwks_uri")
         return jwks_uri
 
     def client(self) -> jwt.PyJWKClient:
+        import jwt
+
         with self._lock:
             if self._client is None:
                 self._client = jwt.PyJWKClient(
@@ -135,14 +141,17 @@ class _JwksSource:
             return self._client
 
 
-_TOKEN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
-    (jwt.ExpiredSignatureError, "the token has expired"),
-    (jwt.ImmatureSignatureError, "the token is not valid yet"),
-    (jwt.InvalidAudienceError, "the token has the wrong audience"),
-    (jwt.InvalidIssuerError, "the token has the wrong issuer"),
-    (jwt.InvalidSignatureError, "the token signature is invalid"),
-    (jwt.InvalidAlgorithmError, "the token algorithm is not allowed"),
-)
+def _token_errors() -> tuple[tuple[type[Exception], str], ...]:
+    import jwt
+
+    return (
+        (jwt.ExpiredSignatureError, "the token has expired"),
+        (jwt.ImmatureSignatureError, "the token is not valid yet"),
+        (jwt.InvalidAudienceError, "the token has the wrong audience"),
+        (jwt.InvalidIssuerError, "the token has the wrong issuer"),
+        (jwt.InvalidSignatureError, "the token signature is invalid"),
+        (jwt.InvalidAlgorithmError, "the token algorithm is not allowed"),
+    )
 
 
 class TokenAuth:
@@ -173,6 +182,8 @@ class TokenAuth:
             JWKS_ALGORITHMS if jwks_url else ()
         )
         self.blocking = self._jwks is not None
+        import jwt  # only token auth pays for importing it (and cryptography) at start-up
+
         self._jwt = jwt.PyJWT(
             options={
                 "require": ["exp", "nbf"],
@@ -194,6 +205,8 @@ class TokenAuth:
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the token's claims or raise (``jwt.InvalidTokenError`` and friends)."""
+        import jwt
+
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in self._allowed:
@@ -216,7 +229,9 @@ class TokenAuth:
 
 
 def _describe(exc: Exception) -> str:
-    for kind, text in _TOKEN_ERRORS:
+    import jwt
+
+    for kind, text in _token_errors():
         if isinstance(exc, kind):
             return text
     if isinstance(exc, jwt.MissingRequiredClaimError):

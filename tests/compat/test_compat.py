@@ -494,6 +494,42 @@ def test_schema_swagger_documents_are_identical(schema: Pair, version: str) -> N
         assert schemas(ours.body) == reference_schemas
 
 
+@pytest.fixture(scope="module")
+def nested(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "schema_nested.py", model_root / "single", log_dir)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (
+            {"Inputs": {"data": [[1, 2, 3]]}, "GlobalParameters": {"round": 1}},
+            200,
+            {"Results": [14.5], "dtype": "float64"},
+        ),
+        ({"Inputs": {"data": [[1, 1, 1]]}}, 200, {"Results": [6.5], "dtype": "float64"}),
+        ({"GlobalParameters": {"round": 1}}, 400, None),
+        ({"Inputs": {"rows": [[1, 2, 3]]}}, 500, {"message": RUN_FAILED}),
+    ],
+)
+def test_nested_schema_inputs(
+    nested: Pair, body: dict[str, Any], status: int, expected: Any
+) -> None:
+    reference, _ = same(nested, "POST", "/score", json=body)
+    assert reference.status == status
+    if expected is not None:
+        assert reference.body == expected
+
+
+@pytest.mark.parametrize("version", ["2", "3"])
+def test_nested_schema_swagger_documents_are_identical(nested: Pair, version: str) -> None:
+    reference, _ = same(nested, "GET", "/swagger.json", params={"version": version})
+    assert reference.status == 200
+    text = json.dumps(reference.body)
+    assert "GlobalParameters" in text
+    assert "Inputs" in text
+
+
 # --- a script returning a (JSON) string -----------------------------------------------------------
 
 

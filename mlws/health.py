@@ -185,6 +185,8 @@ class HttpReply:
     status: int | None = None
     body: str = ""
     error: str | None = None
+    request_id: str | None = None
+    """The request id the service answered with (header or JSON body), to find it in the logs."""
 
     def describe(self) -> str:
         """One line: ``GET http://h/ready -> 503: not ready`` or the transport error."""
@@ -262,7 +264,30 @@ def _request(
         return HttpReply(url=url, error=f"no answer within {timeout:.1f}s")
     except httpx.HTTPError as exc:
         return HttpReply(url=url, error=_transport_error(exc))
-    return HttpReply(url=url, status=response.status_code, body=_truncate(response.text))
+    return HttpReply(
+        url=url,
+        status=response.status_code,
+        body=_truncate(response.text),
+        request_id=_request_id(response),
+    )
+
+
+REQUEST_ID_HEADERS = ("x-ms-request-id", "x-request-id")
+"""Response headers carrying the request id (the runtime sets both, as Azure ML does)."""
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    for header in REQUEST_ID_HEADERS:
+        if response.headers.get(header):
+            return response.headers[header]
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if isinstance(body, dict):
+        found = body.get("request_id") or body.get("requestId")
+        return str(found) if found else None
+    return None
 
 
 def _transport_error(exc: httpx.HTTPError) -> str:
@@ -297,30 +322,61 @@ def tail_lines(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def read_log_tail(spec: HealthCheckSpec) -> str | None:
+LOG_READ_LIMIT = 256 * 1024
+"""Bytes read from the end of a log file (or of a log command's output)."""
+
+REQUEST_LOG_LINES = 20
+"""Most log lines shown for the failed request."""
+
+
+def read_log_tail(spec: HealthCheckSpec, request_id: str | None = None) -> str | None:
     """The tail of the spec's log file and/or log command output; None without a log source.
 
-    Problems reading the logs are reported in the returned text, never raised: the logs decorate
-    an error and must not replace it.
+    Given the failed request's id, the log lines that mention it come first, with a JSON log
+    line's ``traceback`` field shown as the traceback it is (the runtime logs the script's error
+    that way). Problems reading the logs are reported in the returned text, never raised: the
+    logs decorate an error and must not replace it.
     """
-    parts: list[str] = []
+    texts: list[str] = []
     if spec.log_file is not None:
         path = Path(spec.log_file)
         try:
             with path.open("rb") as handle:
                 handle.seek(0, 2)
                 size = handle.tell()
-                handle.seek(max(0, size - 256 * 1024))
-                text = handle.read().decode("utf-8", errors="replace")
-            parts.append(tail_lines(text, spec.log_tail_lines))
+                handle.seek(max(0, size - LOG_READ_LIMIT))
+                texts.append(handle.read().decode("utf-8", errors="replace"))
         except OSError as exc:
-            parts.append(f"(cannot read log file {path}: {exc.strerror or exc})")
+            texts.append(f"(cannot read log file {path}: {exc.strerror or exc})")
     if spec.log_command is not None:
-        parts.append(_run_log_command(spec.log_command, spec.log_tail_lines))
-    return "\n".join(parts) if parts else None
+        texts.append(_run_log_command(spec.log_command))
+    if not texts:
+        return None
+    if not request_id:
+        return "\n".join(tail_lines(text, spec.log_tail_lines) for text in texts)
+    mentions = [line for text in texts for line in text.splitlines() if request_id in line]
+    others = [
+        "\n".join(line for line in text.splitlines() if request_id not in line) for text in texts
+    ]
+    tail = "\n".join(tail_lines(text, spec.log_tail_lines) for text in others)
+    if not mentions:
+        return tail
+    rendered = "\n".join(_render_log_line(line) for line in mentions[-REQUEST_LOG_LINES:])
+    return f"[lines for request {request_id}]\n{rendered}\n[other lines, last]\n{tail}"
 
 
-def _run_log_command(command: str, lines: int) -> str:
+def _render_log_line(line: str) -> str:
+    """A JSON log line with a ``traceback`` as its message and the traceback, else the line."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or not isinstance(record.get("traceback"), str):
+        return line
+    return f"{record.get('message', '')}\n{record['traceback'].rstrip()}"
+
+
+def _run_log_command(command: str) -> str:
     argv = shlex.split(command)
     try:
         done = subprocess.run(  # noqa: S603 - argv from the user's own program, no shell
@@ -333,9 +389,9 @@ def _run_log_command(command: str, lines: int) -> str:
         return f"(log command not found: {argv[0]})"
     except subprocess.TimeoutExpired:
         return f"(log command did not finish within {LOG_COMMAND_TIMEOUT_SECONDS:.0f}s)"
-    out = done.stdout.decode("utf-8", errors="replace")
-    err = done.stderr.decode("utf-8", errors="replace")
-    text = tail_lines(out + err, lines)
+    out = done.stdout[-LOG_READ_LIMIT:].decode("utf-8", errors="replace")
+    err = done.stderr[-LOG_READ_LIMIT:].decode("utf-8", errors="replace")
+    text = out + err
     if done.returncode != 0:
         text += f"\n(log command exited with {done.returncode})"
     return text
@@ -366,7 +422,7 @@ def check_health(
     ready = False
 
     def finish(healthy: bool, reason: str) -> HealthResult:
-        tail = None if healthy else read_log_tail(spec)
+        tail = None if healthy else read_log_tail(spec, last.request_id if last else None)
         return HealthResult(
             healthy=healthy,
             ready=ready,

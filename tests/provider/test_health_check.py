@@ -246,3 +246,52 @@ def test_gate_helpers() -> None:
     assert health.gate_changed_fields(olds, news) == ["timeout_seconds", "image_digest"]
     quick = health.refresh_spec(health.HealthCheckSpec(scoring_uri=URI, timeout_seconds=600))
     assert quick.timeout_seconds == health.REFRESH_TIMEOUT_SECONDS
+
+
+def test_log_lines_of_the_failed_request_come_first_with_their_traceback(tmp_path: Path) -> None:
+    log = tmp_path / "svc.log"
+    error_line = json.dumps(
+        {
+            "level": "error",
+            "message": "run() raised ZeroDivisionError",
+            "request_id": "req-42",
+            "traceback": 'Traceback (most recent call last):\n  File "score.py", line 6\n'
+            "ZeroDivisionError: division by zero\n",
+        }
+    )
+    noise = [json.dumps({"level": "info", "message": f"request {i}"}) for i in range(80)]
+    log.write_text("\n".join(["starting", error_line, *noise]) + "\n")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200)
+        return httpx.Response(
+            500,
+            json={"message": "error in scoring script", "request_id": "x"},
+            headers={"x-ms-request-id": "req-42"},
+        )
+
+    spec = health.HealthCheckSpec(
+        scoring_uri=URI, sample_request="{}", log_file=str(log), log_tail_lines=5
+    )
+    result, _, _ = run(spec, handler)
+    assert result.last_reply is not None
+    assert result.last_reply.request_id == "req-42"
+    report = result.describe()
+    assert "[lines for request req-42]" in report
+    assert "\nZeroDivisionError: division by zero" in report  # the traceback, unescaped
+    assert report.index("ZeroDivisionError") < report.index("[other lines, last]")
+    assert report.count("req-42") == 1  # shown once, rendered, not again in the tail
+    assert "request 79" in report  # the tail is still there
+    assert "request 10" not in report  # ...but only its last 5 lines
+
+
+def test_request_id_from_the_body_when_no_header() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200)
+        return httpx.Response(500, json={"request_id": "from-body"})
+
+    result, _, _ = run(health.HealthCheckSpec(scoring_uri=URI, sample_request="{}"), handler)
+    assert result.last_reply is not None
+    assert result.last_reply.request_id == "from-body"

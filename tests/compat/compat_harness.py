@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -94,6 +95,8 @@ class Server:
     log_path: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    stop_signal: int = signal.SIGTERM
+    """gunicorn (azmlinfsrv) stops at once on SIGINT; SIGTERM waits for a graceful period."""
     ready_path: str = "/"
     """What says "init() finished": azmlinfsrv answers nothing before; mlws has /ready."""
     process: subprocess.Popen[bytes] | None = None
@@ -133,16 +136,30 @@ class Server:
         assert self.process is not None
         return self.process.wait(timeout_s)
 
+    def signal_stop(self) -> None:
+        """Ask the server to stop (SIGTERM, or ``stop_signal``) without waiting."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+
     def stop(self) -> None:
+        """Stop the server and wait for it; kill it after 15 s."""
         process = self.process
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()
+        self.signal_stop()
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def stop_all(servers: list[Server]) -> None:
+    """Stop several servers at once rather than one after the other."""
+    for server in servers:
+        server.signal_stop()
+    for server in servers:
+        server.stop()
 
 
 def azmlinfsrv_server(
@@ -168,6 +185,7 @@ def azmlinfsrv_server(
         port=port,
         # A run-from-anywhere server must not pick up the caller's App Insights settings.
         env={"AML_APP_INSIGHTS_ENABLED": "false"},
+        stop_signal=signal.SIGINT,
     )
 
 
@@ -285,5 +303,4 @@ def start_pair(
             server.wait_ready()
         yield Pair(reference=reference, mlws=ours, mlws_missing=missing)
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)

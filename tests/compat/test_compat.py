@@ -26,6 +26,7 @@ from compat_harness import (
     mlws_runtime_missing,
     mlws_server,
     start_pair,
+    stop_all,
 )
 
 pytestmark = pytest.mark.slow
@@ -644,8 +645,7 @@ def test_two_workers_answer_once_ready(compat_python: Path, tmp_path: Path, log_
                 call(server, "POST", "/score", json={}).status for _ in range(20)
             ]
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
     assert statuses[reference.name] == [200] * 20
     if len(servers) == 1:
         pytest.skip(mlws_runtime_missing() or "")
@@ -669,7 +669,6 @@ def test_failing_init_stops_both_servers_with_the_error_in_the_log(
             assert server.wait_exit(60) != 0, server.log()
             assert "model file is corrupt" in server.log(), server.log()
     finally:
-        for server in servers:
-            server.stop()
+        stop_all(servers)
     if len(servers) == 1:
         pytest.skip(mlws_runtime_missing() or "")

@@ -177,3 +177,66 @@ def targets_markdown(targets: Sequence[Target]) -> str:
         value = "-" if t.value is None else f"{t.value:.2f}"
         lines.append(f"| {t.name} | {value} | {t.goal} | {t.verdict()} |")
     return "\n".join(lines)
+
+
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def svg_chart(
+    rows: Sequence[Row], title: str = "req/s by system and concurrency (one scale per model)"
+) -> str:
+    """A grouped bar chart (SVG, no plotting library): one group per model and concurrency level,
+    one bar per system, labelled with its req/s."""
+    measured = [r for r in rows if not r.note]
+    groups = list(dict.fromkeys((r.model, r.concurrency) for r in measured))
+    systems = list(dict.fromkeys(r.system for r in measured))
+    if not groups:
+        return '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40"></svg>'
+    bar, gap, left, top, height = 14, 18, 50, 40, 260
+    group_width = len(systems) * bar + gap
+    width = left + len(groups) * group_width + 160
+    # Each model has its own scale (an R model and a sklearn model differ by orders of magnitude).
+    peaks = {m: max(r.rps for r in measured if r.model == m) or 1.0 for m, _ in groups}
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 70}" '
+        'font-family="sans-serif" font-size="10">',
+        f'<text x="{left}" y="20" font-size="14">{title}</text>',
+        f'<line x1="{left}" y1="{top + height}" x2="{width - 150}" y2="{top + height}" '
+        'stroke="#333"/>',
+    ]
+    by_key = {(r.model, r.concurrency, r.system): r for r in measured}
+    for g, (model, concurrency) in enumerate(groups):
+        x0 = left + g * group_width
+        for s, system in enumerate(systems):
+            row = by_key.get((model, concurrency, system))
+            if row is None:
+                continue
+            h = max(1.0, height * row.rps / peaks[model])
+            x, y = x0 + s * bar, top + height - h
+            colour = _COLOURS[s % len(_COLOURS)]
+            parts.append(
+                f'<rect x="{x}" y="{y:.1f}" width="{bar - 2}" height="{h:.1f}" fill="{colour}">'
+                f"<title>{system} {model} c{concurrency}: {row.rps:,.0f} req/s</title></rect>"
+            )
+            parts.append(
+                f'<text x="{x + bar / 2 - 1:.1f}" y="{y - 3:.1f}" font-size="8" '
+                f'text-anchor="end" transform="rotate(-90 {x + bar / 2 - 1:.1f} {y - 3:.1f})">'
+                f"{row.rps:,.0f}</text>"
+            )
+        label_x = x0 + (len(systems) * bar) / 2
+        parts.append(
+            f'<text x="{label_x:.1f}" y="{top + height + 14}" text-anchor="middle">{model}</text>'
+        )
+        parts.append(
+            f'<text x="{label_x:.1f}" y="{top + height + 26}" text-anchor="middle">'
+            f"c{concurrency}</text>"
+        )
+    for s, system in enumerate(systems):
+        y = top + 10 + s * 16
+        colour = _COLOURS[s % len(_COLOURS)]
+        parts.append(
+            f'<rect x="{width - 140}" y="{y - 9}" width="10" height="10" fill="{colour}"/>'
+        )
+        parts.append(f'<text x="{width - 125}" y="{y}">{system}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)

@@ -492,7 +492,8 @@ def write_results(
     if skipped:
         lines += ["Skipped models: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()), ""]
     (out / "latest.md").write_text("\n".join(lines))
-    log(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
+    (out / "latest.svg").write_text(report.svg_chart(rows))
+    log(f"wrote {out / 'latest.json'}, {out / 'latest.md'} and {out / 'latest.svg'}")
 
 
 if __name__ == "__main__":

@@ -79,3 +79,18 @@ def test_median_row_takes_middle_round_and_adds_errors() -> None:
     assert row.errors == 3
     failed = Row("mlws", "ridge", 16, 0.0, 0.0, 0.0, 0, 1.0, "boom")
     assert median_row([*rounds, failed]).note == "boom"
+
+
+def test_svg_chart_has_a_bar_per_measured_row_and_a_legend() -> None:
+    import xml.etree.ElementTree as ET
+
+    from benchmarks.report import svg_chart
+
+    rows = [*ROWS, Row("mlserver", "ridge", 64, 0.0, 0.0, 0.0, 0, 1.0, "failed")]
+    root = ET.fromstring(svg_chart(rows))
+    rects = [e for e in root.iter() if e.tag.endswith("rect")]
+    bars = [r for r in rects if any(c.tag.endswith("title") for c in r)]
+    assert len(bars) == len(ROWS)  # the failed row has no bar
+    tallest = max(bars, key=lambda r: float(r.get("height", 0)))
+    assert "mlws-batch" in "".join(tallest.itertext())
+    assert len(rects) - len(bars) == len({r.system for r in ROWS})  # legend swatches

@@ -54,28 +54,41 @@ def process_start_ticks(pid: int) -> int | None:
         return None
 
 
-def _state(pid: int) -> str | None:
+def _state(stat_path: Path) -> str | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = stat_path.read_text()
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[-1].split()
     return fields[0] if fields else None
 
 
+def _is_zombie(pid: int) -> bool:
+    """Exited, only its exit status left. A multi-threaded process whose main thread is already
+    a zombie while other threads still exit is *not* one yet: those threads still hold its files
+    (the listening socket), so it counts as running until every thread is gone."""
+    if _state(Path(f"/proc/{pid}/stat")) != "Z":
+        return False
+    tasks = Path(f"/proc/{pid}/task").glob("*/stat")
+    return all(_state(task) in ("Z", "X", None) for task in tasks)
+
+
 def is_alive(record: ProcessRecord) -> bool:
     """Whether the recorded process still runs (not exited, not a zombie, pid not reused)."""
     child = _CHILDREN.get(record.pid)
-    if child is not None and child.poll() is not None:
-        _CHILDREN.pop(record.pid, None)
-        return False
+    if child is not None:  # our own child: exited only once reaped (all its threads gone)
+        if child.poll() is not None:
+            _CHILDREN.pop(record.pid, None)
+            return False
+        ticks = process_start_ticks(record.pid)
+        return record.start_ticks is None or ticks is None or ticks == record.start_ticks
     try:
         os.kill(record.pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass  # exists, owned by someone else: the start-time check decides
-    if _state(record.pid) == "Z":
+    if _is_zombie(record.pid):
         return False
     if record.start_ticks is not None and Path("/proc").is_dir():
         return process_start_ticks(record.pid) == record.start_ticks
@@ -93,6 +106,16 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def wait_port_free(host: str, port: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``host:port`` to stop accepting; True once it is free."""
+    deadline = time.monotonic() + seconds
+    while port_in_use(host, port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def tree_hash(root: Path) -> str:

@@ -147,6 +147,9 @@ class LocalProcessServiceOutputs(BaseModel):
     """Whether the process ran and was ready at the last create, update or refresh."""
 
 
+PORT_RELEASE_SECONDS = 2.0
+"""How long a start waits for its port to be released (a just-stopped server's last threads)."""
+
 READ_TIMEOUT_SECONDS = 10.0
 """Longest a refresh waits for a running process to answer ``/ready``."""
 
@@ -284,7 +287,7 @@ class LocalProcessServiceResource(CustomResource):
 
     def _start(self, props: dict[str, Any], op: Operation) -> dict[str, Any]:
         spec = self._spec(props)
-        if local_process.port_in_use(spec.host, spec.port):
+        if not local_process.wait_port_free(spec.host, spec.port, PORT_RELEASE_SECONDS):
             raise ResourceError(
                 f"cannot start {op.name}: {spec.host}:{spec.port} is already in use "
                 "(another server, or a service this stack no longer tracks)"

@@ -426,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if rows and all(r.errors == 0 and not r.note for r in rows) else 1
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _loads(value: object) -> str:
     if isinstance(value, tuple | list):
         return " / ".join(f"{float(v):.2f}" for v in value)
@@ -475,12 +479,17 @@ def write_results(
         "Systems: " + "; ".join(f"**{n}**: {SYSTEMS[n].description}" for n in args.systems),
         "",
         report.markdown_tables(rows),
-        "Start-up (seconds from launch to ready, with the model's own init):",
+        f"mlws start-up with a no-op init() (launch to ready): median {_seconds(ready_s)} s "
+        f"(runs: {', '.join(f'{t:.2f}' for t in startup_times) or 'none'}).",
         "",
-        "| system | model | ready s |",
-        "| --- | --- | ---: |",
+        "Start-up with the model's own init, and what mlws wrote (request log lines, /metrics):",
+        "",
+        "| system | model | ready s | log lines | metrics |",
+        "| --- | --- | ---: | ---: | --- |",
         *(
-            f"| {s.system} | {s.model} | {'-' if s.ready_s is None else f'{s.ready_s:.2f}'} |"
+            f"| {s.system} | {s.model} | {_seconds(s.ready_s)} | "
+            f"{'-' if s.log_lines is None else s.log_lines} | "
+            f"{'-' if s.metrics_ok is None else ('200' if s.metrics_ok else 'failed')} |"
             for s in servers
         ),
         "",

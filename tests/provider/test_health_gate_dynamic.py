@@ -1,13 +1,13 @@
 """The Python-only HealthGate (components/health_gate.py): its dynamic provider and registration.
 
-Registration runs programs with ``mlws.mocks.run_program`` (the machinery behind the shared
-``pulumi_mocks`` fixture; each run is isolated in its own context and event loop).
+Registration runs programs under the shared ``pulumi_mocks`` fixture (STYLE #6).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pulumi
 import pytest
@@ -15,8 +15,6 @@ from mlws.components import health_gate
 from mlws.components.health_gate import HealthGate, HealthGateProvider, PluginHealthGate
 from plugin_harness import ToyServer
 from pulumi.runtime.rpc import UNKNOWN
-
-from mlws.mocks import run_program
 
 PROVIDER = HealthGateProvider()
 
@@ -89,16 +87,18 @@ def _program() -> None:
     pulumi.export("gate_type", type(gate).__name__)
 
 
-def test_registers_a_dynamic_resource_with_the_key_secret() -> None:
-    recording = run_program(_program)
+def test_registers_a_dynamic_resource_with_the_key_secret(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(_program)
     (gate,) = recording.of_type("pulumi-python:dynamic/mlws:HealthGate")
     assert gate.inputs["scoring_uri"] == "http://h/score"
     assert "key" in gate.secret_paths
     assert "plain-key" not in json.dumps(gate.to_json())
 
 
-def test_inside_the_plugin_it_registers_the_plugin_resource(plugin_mode: None) -> None:
-    recording = run_program(_program)
+def test_inside_the_plugin_it_registers_the_plugin_resource(
+    pulumi_mocks: Any, plugin_mode: None
+) -> None:
+    recording = pulumi_mocks.run(_program)
     assert recording.of_type("pulumi-python:dynamic/mlws:HealthGate") == []
     (gate,) = recording.of_type("mlws:index:HealthGate")
     assert gate.inputs["scoringUri"] == "http://h/score"

@@ -29,7 +29,7 @@ ServiceArg = Annotated[
     str | None,
     typer.Argument(
         metavar="SERVICE",
-        help="Service URL (http://host:port[/score]) or a JSON outputs file. "
+        help="Service URL (http://host:port or http://host:port/score) or a JSON outputs file. "
         "Omit when using --stack or --outputs.",
         show_default=False,
     ),

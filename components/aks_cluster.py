@@ -1,7 +1,9 @@
 """``AksCluster`` and ``GpuNodePool``: the Kubernetes side of an ``AksWebService``.
 
 ``AksCluster`` creates an azure-native ``ManagedCluster`` with a system node pool and exposes its
-kubeconfig as a secret, or attaches an existing cluster given its kubeconfig. ``GpuNodePool`` adds
+kubeconfig as a secret, or attaches an existing cluster given its kubeconfig. Given
+``acr_pull_registry_ids`` it grants the cluster's kubelet identity ``AcrPull`` on those container
+registries (one ``RoleAssignment`` each), so pods can pull images from them. ``GpuNodePool`` adds
 an ``AgentPool`` of GPU (N-series) VMs with a taint (``sku=gpu:NoSchedule``) and a label
 (``accelerator=nvidia``) so only GPU workloads land there, node autoscaling between
 ``min_count`` and ``max_count``, and the NVIDIA device plugin DaemonSet that advertises
@@ -22,7 +24,7 @@ import pulumi_kubernetes as k8s
 from mlws.components._package import type_token
 from mlws.components.deployment_config import parse_label, parse_taint
 from mlws.components.errors import Problem, Problems, parse_config
-from pulumi_azure_native import containerservice
+from pulumi_azure_native import authorization, containerservice
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: NVIDIA's device plugin image (pinned).
@@ -33,6 +35,9 @@ AGENTPOOL_LABEL = "kubernetes.azure.com/agentpool"
 DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 
 _DNS_PREFIX = r"[A-Za-z0-9][A-Za-z0-9-]{0,52}[A-Za-z0-9]"
+
+#: Azure's built-in ``AcrPull`` role (pull images from a container registry).
+ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 
 
 def resource_kwargs(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,6 +122,20 @@ def managed_cluster_args(
     return args
 
 
+def acr_pull_role_definition_id(subscription_id: str) -> str:
+    """Resource ID of the built-in ``AcrPull`` role definition in a subscription."""
+    return (
+        f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization"
+        f"/roleDefinitions/{ACR_PULL_ROLE}"
+    )
+
+
+def kubelet_object_id(identity_profile: Mapping[str, Any] | None) -> str:
+    """The kubelet identity's object ID in a ``ManagedCluster``'s ``identity_profile``, or ""."""
+    kubelet = (identity_profile or {}).get("kubeletidentity") or {}
+    return str(kubelet.get("object_id") or "")
+
+
 class AksClusterArgs(TypedDict, total=False):
     """Inputs of :class:`AksCluster`: create one in a resource group, or attach by kubeconfig."""
 
@@ -138,10 +157,49 @@ class AksClusterArgs(TypedDict, total=False):
     """Nodes in the system pool (default 2)."""
     tags: dict[str, str]
     """Azure tags of a new cluster."""
+    acr_pull_registry_ids: list[pulumi.Input[str]]
+    """Container registry IDs on which the kubelet identity gets ``AcrPull`` (to pull images)."""
+    kubelet_identity_object_id: pulumi.Input[str]
+    """Attached cluster only: kubelet identity object ID, needed with ``acr_pull_registry_ids``."""
 
 
 #: AksCluster args that are resource references rather than settings.
-CLUSTER_REFERENCES = frozenset({"resource_group_name", "location", "kubeconfig"})
+CLUSTER_REFERENCES = frozenset(
+    {
+        "resource_group_name",
+        "location",
+        "kubeconfig",
+        "acr_pull_registry_ids",
+        "kubelet_identity_object_id",
+    }
+)
+
+
+def _reference_problems(args: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    attached = args.get("kubeconfig") is not None
+    if not attached and args.get("resource_group_name") is None:
+        problems.append(
+            Problem("resource_group_name", "required to create a cluster (or give kubeconfig)")
+        )
+    if not attached and args.get("kubelet_identity_object_id") is not None:
+        problems.append(
+            Problem(
+                "kubelet_identity_object_id",
+                "only for an attached cluster (a new cluster's is read from Azure)",
+            )
+        )
+    registries = args.get("acr_pull_registry_ids")
+    if registries is not None and not isinstance(registries, list | tuple):
+        problems.append(Problem("acr_pull_registry_ids", "must be a list of registry IDs"))
+    elif registries and attached and args.get("kubelet_identity_object_id") is None:
+        problems.append(
+            Problem(
+                "kubelet_identity_object_id",
+                "required to grant AcrPull on an attached cluster's registries",
+            )
+        )
+    return problems
 
 
 class AksCluster(pulumi.ComponentResource):
@@ -153,6 +211,8 @@ class AksCluster(pulumi.ComponentResource):
     """Name of the cluster (``GpuNodePool.cluster_name``)."""
     resource_group_name: pulumi.Output[str]
     """Resource group of the cluster (empty when attached without one)."""
+    kubelet_identity_object_id: pulumi.Output[str]
+    """Object ID of the kubelet identity that pulls images (attached: as given, else empty)."""
 
     def __init__(
         self,
@@ -160,11 +220,7 @@ class AksCluster(pulumi.ComponentResource):
         args: AksClusterArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        problems = []
-        if args.get("kubeconfig") is None and args.get("resource_group_name") is None:
-            problems.append(
-                Problem("resource_group_name", "required to create a cluster (or give kubeconfig)")
-            )
+        problems = _reference_problems(args)
         config = parse_config(
             AksClusterConfig,
             args,
@@ -178,6 +234,9 @@ class AksCluster(pulumi.ComponentResource):
         if args.get("kubeconfig") is not None:
             self.kubeconfig = pulumi.Output.secret(args["kubeconfig"])
             self.cluster_name = pulumi.Output.from_input(config.cluster_name or name)
+            self.kubelet_identity_object_id = pulumi.Output.from_input(
+                args.get("kubelet_identity_object_id") or ""
+            )
         else:
             cluster = containerservice.ManagedCluster(
                 f"{name}-cluster",
@@ -202,13 +261,33 @@ class AksCluster(pulumi.ComponentResource):
                 )
             )
             self.cluster_name = cluster.name
+            self.kubelet_identity_object_id = cluster.identity_profile.apply(kubelet_object_id)
+        self._grant_acr_pull(name, args.get("acr_pull_registry_ids") or [])
         self.register_outputs(
             {
                 "kubeconfig": self.kubeconfig,
                 "cluster_name": self.cluster_name,
                 "resource_group_name": self.resource_group_name,
+                "kubelet_identity_object_id": self.kubelet_identity_object_id,
             }
         )
+
+    def _grant_acr_pull(self, name: str, registry_ids: list[pulumi.Input[str]]) -> None:
+        if not registry_ids:
+            return
+        client = authorization.get_client_config_output(
+            opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        role = client.subscription_id.apply(acr_pull_role_definition_id)
+        for index, registry_id in enumerate(registry_ids):
+            authorization.RoleAssignment(
+                f"{name}-acrpull-{index}",
+                principal_id=self.kubelet_identity_object_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=role,
+                scope=registry_id,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
 
 # --- GpuNodePool -------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 __all__ = [
+    "MOCK_SUBSCRIPTION_ID",
     "OUTPUT_RULES",
     "SECRET_PLACEHOLDER",
     "Change",
@@ -63,6 +64,9 @@ CallRule = Callable[[dict[str, Any]], dict[str, Any]]
 """Answers an invoke from its (secret-unwrapped) arguments."""
 
 _T = TypeVar("_T")
+
+MOCK_SUBSCRIPTION_ID = "00000000-0000-4000-8000-000000000000"
+"""The Azure subscription ``getClientConfig`` answers with under mocks."""
 
 
 def secret(value: Any) -> Any:
@@ -160,10 +164,25 @@ def _kubernetes_autonamed(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": metadata}
 
 
+def _uuid(*parts: Any) -> str:
+    h = _digest("uuid", *parts)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
 def _managed_cluster(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     cluster = str(inputs.get("resourceName") or name)
     region = str(inputs.get("location", "westeurope"))
-    return {"name": cluster, "fqdn": f"{inputs.get('dnsPrefix', cluster)}.hcp.{region}.azmk8s.io"}
+    kubelet = {
+        "clientId": _uuid("kubelet-client", name),
+        "objectId": _uuid("kubelet-object", name),
+        "resourceId": f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/resourceGroups/MC_{cluster}"
+        f"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{cluster}-agentpool",
+    }
+    return {
+        "name": cluster,
+        "fqdn": f"{inputs.get('dnsPrefix', cluster)}.hcp.{region}.azmk8s.io",
+        "identityProfile": {"kubeletidentity": kubelet},
+    }
 
 
 def _managed_cluster_credentials(args: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +221,12 @@ OUTPUT_RULES: dict[str, OutputRule] = {
 
 CALL_RULES: dict[str, CallRule] = {
     "azure-native:containerservice:listManagedClusterUserCredentials": _managed_cluster_credentials,
+    "azure-native:authorization:getClientConfig": lambda args: {
+        "subscriptionId": MOCK_SUBSCRIPTION_ID,
+        "tenantId": "00000000-0000-4000-8000-000000000001",
+        "clientId": "00000000-0000-4000-8000-000000000002",
+        "objectId": "00000000-0000-4000-8000-000000000003",
+    },
     "azure-native:containerregistry:listRegistryCredentials": lambda args: {
         "username": str(args.get("registryName", "registry")),
         "passwords": [{"name": "password", "value": secret("mock-registry-password")}],

@@ -1,10 +1,10 @@
 """A scoring service on Azure Kubernetes Service with a GPU node pool and token auth.
 
 Resource group, container registry, AKS cluster with a GPU node pool (NVIDIA device plugin
-included), the scoring image built and pushed by digest, and the service itself: Deployment with
-``nvidia.com/gpu`` requests, tolerations and node selector for the GPU pool, Service, autoscaler,
-disruption budget and the token-signing secret. ``mlws token`` signs tokens with the exported
-``token_secret``. See README.md.
+included) whose kubelet identity may pull (``AcrPull``) from the registry, the scoring image built
+and pushed by digest, and the service itself: Deployment with ``nvidia.com/gpu`` requests,
+tolerations and node selector for the GPU pool, Service, autoscaler, disruption budget and the
+token-signing secret. ``mlws token`` signs tokens with the exported ``token_secret``. See README.md.
 """
 
 from pathlib import Path
@@ -34,6 +34,7 @@ group = resources.ResourceGroup(
 
 # dev builds the image; prod runs the digest dev built (config `imageRef`, see Pulumi.prod.yaml).
 image_ref: pulumi.Input[str]
+pull_from: list[pulumi.Input[str]] = []  # registries the cluster's kubelet gets AcrPull on
 promoted = config.get("imageRef")
 if promoted is None:
     registry = containerregistry.Registry(
@@ -68,8 +69,12 @@ if promoted is None:
         },
     )
     image_ref = image.ref
+    pull_from.append(registry.id)
 else:
     image_ref = promoted
+    # prod's cluster pulls from dev's registry: give its resource ID to grant AcrPull there too.
+    if (shared := config.get("pullRegistryId")) is not None:
+        pull_from.append(shared)
 
 cluster = AksCluster(
     "aks",
@@ -77,6 +82,7 @@ cluster = AksCluster(
         "resource_group_name": group.name,
         "location": location,
         "system_node_count": config.require_int("systemNodeCount"),
+        "acr_pull_registry_ids": pull_from,
     },
 )
 pool = GpuNodePool(

@@ -8,6 +8,7 @@ from azure_sdk_check import sdk_problems
 from mlws.components.aci_web_service import REFERENCES as ACI_REFERENCES
 from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs
 from mlws.components.aks_cluster import (
+    ACR_PULL_ROLE,
     CLUSTER_REFERENCES,
     POOL_REFERENCES,
     AksCluster,
@@ -16,7 +17,9 @@ from mlws.components.aks_cluster import (
     GpuNodePool,
     GpuNodePoolArgs,
     GpuNodePoolConfig,
+    acr_pull_role_definition_id,
     agent_pool_args,
+    kubelet_object_id,
     managed_cluster_args,
 )
 from mlws.components.aks_web_service import REFERENCES as AKS_REFERENCES
@@ -30,9 +33,16 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi_azure_native.containerservice import _inputs as aks_inputs
 from pulumi_azure_native.containerservice import agent_pool, managed_cluster
 
+from mlws.mocks import MOCK_SUBSCRIPTION_ID
+
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"
 DAEMONSET = "kubernetes:apps/v1:DaemonSet"
+ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+ACR_PULL = (
+    f"/subscriptions/{MOCK_SUBSCRIPTION_ID}/providers/Microsoft.Authorization"
+    "/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"
+)
 
 
 def test_cluster_args_match_the_sdk() -> None:
@@ -116,6 +126,104 @@ def test_new_cluster_exposes_a_secret_kubeconfig(pulumi_mocks: Any) -> None:
     assert "current-context: ml-cluster" in recording.stack_outputs["kubeconfig"]
 
 
+def test_acr_pull_role_and_kubelet_identity_helpers() -> None:
+    assert acr_pull_role_definition_id("sub") == (
+        f"/subscriptions/sub/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL_ROLE}"
+    )
+    assert kubelet_object_id({"kubeletidentity": {"object_id": "abc", "client_id": "x"}}) == "abc"
+    assert kubelet_object_id(None) == ""
+    assert kubelet_object_id({}) == ""
+
+
+def test_new_cluster_kubelet_may_pull_from_each_registry(pulumi_mocks: Any) -> None:
+    registries: list[pulumi.Input[str]] = [
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/a",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/b",
+    ]
+
+    def run() -> None:
+        cluster = AksCluster(
+            "ml", {"resource_group_name": "rg", "acr_pull_registry_ids": registries}
+        )
+        pulumi.export("kubelet", cluster.kubelet_identity_object_id)
+
+    recording = pulumi_mocks.run(run)
+    assert recording.type_counts() == {"mlws:index:AksCluster": 1, CLUSTER: 1, ROLE_ASSIGNMENT: 2}
+    cluster = recording.named("ml-cluster")
+    kubelet = cluster.outputs["identityProfile"]["kubeletidentity"]["objectId"]
+    assert recording.stack_outputs["kubelet"] == kubelet
+    for index, registry in enumerate(registries):
+        grant = recording.named(f"ml-acrpull-{index}", ROLE_ASSIGNMENT)
+        assert grant.parent == recording.named("ml").urn
+        assert grant.inputs == {
+            "principalId": kubelet,
+            "principalType": "ServicePrincipal",
+            "roleDefinitionId": ACR_PULL,
+            "scope": registry,
+        }
+        assert cluster.urn in grant.dependencies
+    assert [token for token, _ in pulumi_mocks.mocks.invokes].count(
+        "azure-native:authorization:getClientConfig"
+    ) == 1
+
+
+def test_cluster_without_registries_grants_nothing(pulumi_mocks: Any) -> None:
+    def run() -> None:
+        AksCluster("ml", {"resource_group_name": "rg"})
+
+    recording = pulumi_mocks.run(run)
+    assert recording.of_type(ROLE_ASSIGNMENT) == []
+    assert "azure-native:authorization:getClientConfig" not in {
+        token for token, _ in pulumi_mocks.mocks.invokes
+    }
+
+
+def test_attached_cluster_grants_acr_pull_to_the_given_kubelet(pulumi_mocks: Any) -> None:
+    def run() -> None:
+        cluster = AksCluster(
+            "ml",
+            {
+                "kubeconfig": "apiVersion: v1",
+                "kubelet_identity_object_id": "kubelet-oid",
+                "acr_pull_registry_ids": ["registry-id"],
+            },
+        )
+        pulumi.export("kubelet", cluster.kubelet_identity_object_id)
+
+    recording = pulumi_mocks.run(run)
+    assert recording.type_counts() == {"mlws:index:AksCluster": 1, ROLE_ASSIGNMENT: 1}
+    grant = recording.named("ml-acrpull-0").inputs
+    assert (grant["principalId"], grant["scope"]) == ("kubelet-oid", "registry-id")
+    assert recording.stack_outputs["kubelet"] == "kubelet-oid"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            {"kubeconfig": "apiVersion: v1", "acr_pull_registry_ids": ["registry-id"]},
+            "required to grant AcrPull",
+        ),
+        (
+            {"resource_group_name": "rg", "kubelet_identity_object_id": "oid"},
+            "only for an attached cluster",
+        ),
+        ({"resource_group_name": "rg", "acr_pull_registry_ids": "registry-id"}, "must be a list"),
+    ],
+)
+def test_acr_pull_argument_errors(pulumi_mocks: Any, args: Any, message: str) -> None:
+    errors: list[ConfigError] = []
+
+    def run() -> None:
+        try:
+            AksCluster("ml", args)
+        except ConfigError as error:
+            errors.append(error)
+
+    assert len(pulumi_mocks.run(run)) == 0
+    assert message in str(errors[0])
+
+
 def test_attached_cluster_creates_nothing(pulumi_mocks: Any) -> None:
     def run() -> None:
         cluster = AksCluster("ml", {"kubeconfig": "apiVersion: v1", "cluster_name": "prod"})
@@ -125,6 +233,7 @@ def test_attached_cluster_creates_nothing(pulumi_mocks: Any) -> None:
     recording = pulumi_mocks.run(run)
     assert recording.type_counts() == {"mlws:index:AksCluster": 1}
     assert recording.masked_stack_outputs == {"kubeconfig": "[secret]", "cluster_name": "prod"}
+    assert recording.named("ml").outputs["kubelet_identity_object_id"] == ""
 
 
 def test_gpu_pool_graph(pulumi_mocks: Any) -> None:
@@ -198,7 +307,12 @@ def test_schema_of_the_azure_components() -> None:
         "resourceGroupName",
     ]
     assert set(components["GpuNodePool"].outputs) == {"poolName", "nodeTaint", "nodeLabel"}
-    assert "kubeconfig" in components["AksCluster"].outputs
+    cluster = components["AksCluster"]
+    assert {"kubeconfig", "kubeletIdentityObjectId"} <= set(cluster.outputs)
+    registries = cluster.inputs["acrPullRegistryIds"]
+    assert registries.plain  # its length decides how many role assignments exist
+    assert registries.items is not None
+    assert not registries.items.plain  # each ID may be another resource's output
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,8 @@ AKS_PROD = {
 AKS_DEV = {
     **AKS_PROD,
     "azure-native:containerregistry:Registry": 1,
+    # AksCluster's acr_pull_registry_ids=[registry.id] -> the kubelet's AcrPull role assignment
+    "azure-native:authorization:RoleAssignment": 1,
     "mlws:index:ScoringImage": 1,
     IMAGE: 1,
 }
@@ -149,6 +151,17 @@ def test_aks_gpu_deployment_is_placed_on_the_gpu_pool() -> None:
     assert _named(render, "diabetes-gpu-auth").inputs["stringData"] == "[secret]"
     assert render.outputs["auth_mode"] == "token"
     assert render.outputs["token_secret"] == "[secret]"
+
+
+def test_aks_gpu_dev_cluster_may_pull_from_the_registry() -> None:
+    render, _ = render_example("aks-gpu")
+    grant = _named(render, "aks-acrpull-0")
+    assert grant.parent == _named(render, "aks").urn
+    assert grant.dependencies["scope"] == [_named(render, "registry").urn]
+    assert grant.dependencies["principalId"] == [_named(render, "aks-cluster").urn]
+    assert grant.inputs["roleDefinitionId"].endswith("/7f951dda-4ed3-4680-a7ca-43fe172d538d")
+    assert grant.inputs["principalType"] == "ServicePrincipal"
+    assert grant.inputs["principalId"]
 
 
 def test_aks_gpu_prod_autoscales_as_configured() -> None:
@@ -251,6 +264,7 @@ def test_promotion_diff_from_dev_to_prod() -> None:
     changes = _changes(dev, prod)
     assert {name for name, kind in changes.items() if kind == "delete"} == {
         "registry",
+        "aks-acrpull-0",  # the kubelet's AcrPull on that registry
         "diabetes-gpu",  # the ScoringImage component
         "diabetes-gpu-image",
     }

@@ -17,15 +17,15 @@ The ARM arguments and the DaemonSet are built by pure functions (:func:`managed_
 import base64
 import re
 from collections.abc import Mapping
-from typing import Any, Required, Self, TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 from mlws.components._package import type_token
 from mlws.components.deployment_config import parse_label, parse_taint
-from mlws.components.errors import Problem, Problems, parse_config
+from mlws.components.errors import CrossCheckedModel, Problem, parse_config
 from pulumi_azure_native import authorization, containerservice
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: NVIDIA's device plugin image (pinned).
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"
@@ -293,7 +293,7 @@ class AksCluster(pulumi.ComponentResource):
 # --- GpuNodePool -------------------------------------------------------------------------------
 
 
-class GpuNodePoolConfig(BaseModel):
+class GpuNodePoolConfig(CrossCheckedModel):
     """Settings of a GPU node pool."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -375,14 +375,6 @@ class GpuNodePoolConfig(BaseModel):
                     Problem("node_count", f"node_count ({count}) is outside {low}..{high}")
                 )
         return problems
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        problems = Problems()
-        for problem in self.contradictions(self.model_dump()):
-            problems.add(problem.field, problem.message)
-        problems.raise_if_any()
-        return self
 
 
 def agent_pool_args(

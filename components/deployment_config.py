@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
-from mlws.components.errors import Problem, Problems
+from mlws.components.errors import CrossCheckedModel, Problem
 from mlws.runtime.settings import env_var_name
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator
 
 #: A Kubernetes namespace or object name (DNS-1123 label).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -44,7 +44,7 @@ def check_label(value: str, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
-class DeploymentConfig(BaseModel):
+class DeploymentConfig(CrossCheckedModel):
     """Settings every web service target shares (Azure ML's ``*_webservice_deployment_config``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -142,14 +142,6 @@ class DeploymentConfig(BaseModel):
                 Problem("token_auth_enabled", "key auth and token auth cannot both be enabled")
             )
         return problems
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        problems = Problems()
-        for problem in self.contradictions(self.model_dump()):
-            problems.add(problem.field, problem.message)
-        problems.raise_if_any()
-        return self
 
 
 class AciDeploymentConfig(DeploymentConfig):

@@ -20,11 +20,11 @@ turns either kind into a :class:`ConfigError`::
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
-__all__ = ["ConfigError", "Problem", "Problems", "parse_config"]
+__all__ = ["ConfigError", "CrossCheckedModel", "Problem", "Problems", "parse_config"]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_SHOWN_INPUT = 60
@@ -68,6 +68,28 @@ class Problems(ValueError):
 
     def __str__(self) -> str:
         return "; ".join(str(item) for item in self.items)
+
+
+class CrossCheckedModel(BaseModel):
+    """A spec with checks that involve several fields.
+
+    Subclasses override :meth:`contradictions`. It runs on the raw values inside
+    :func:`parse_config` (so cross-field problems are reported beside field errors) and again
+    after validation.
+    """
+
+    @classmethod
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
+        """Problems that involve several fields of ``raw``; none by default."""
+        return []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems = Problems()
+        for problem in self.contradictions(self.model_dump()):
+            problems.add(problem.field, problem.message)
+        problems.raise_if_any()
+        return self
 
 
 class ConfigError(ValueError):
@@ -144,9 +166,8 @@ def parse_config(
         spec = model.model_validate(config)
     except ValidationError as error:
         found += ConfigError.from_validation_error(subject, error, where=where).problems
-        contradictions = getattr(model, "contradictions", None)
-        if contradictions is not None:  # reported even when a field is invalid by itself
-            found += contradictions(config)
+        if issubclass(model, CrossCheckedModel):  # reported even when a field is invalid itself
+            found += model.contradictions(config)
     found += [
         Problem(_join(where, key), "unknown argument (check the spelling)")
         for key in args

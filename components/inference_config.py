@@ -13,12 +13,13 @@ is that folder, with several it is ``azureml-models`` (see :mod:`mlws.components
 """
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Required, Self, TypedDict
+from typing import Any, Literal, Required, TypedDict
 
-from mlws.components.errors import Problem, Problems
+from mlws.components.errors import CrossCheckedModel, Problem
 from mlws.runtime.settings import AZUREML_ENV_NAMES
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Debian package names (optionally =version), CRAN names, conda match specs, env var names.
 _APT = re.compile(r"^[a-z0-9][a-z0-9+.\-]+(=[A-Za-z0-9.+:~\-]+)?$")
@@ -183,7 +184,7 @@ class Model(BaseModel):
         return value
 
 
-class InferenceConfig(Environment):
+class InferenceConfig(Environment, CrossCheckedModel):
     """Validated inference configuration: entry script, source directory and environment.
 
     It *is* an :class:`Environment` plus two fields, mirroring the flat args;
@@ -209,7 +210,7 @@ class InferenceConfig(Environment):
         return self.source_directory / self.entry_script
 
     @classmethod
-    def contradictions(cls, raw: dict[str, Any]) -> list[Problem]:
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
         """Problems involving files on disk or several fields, checked on raw values."""
         problems: list[Problem] = []
         script, source = raw.get("entry_script"), raw.get("source_directory", ".")
@@ -242,14 +243,6 @@ class InferenceConfig(Environment):
                 Problem("conda_packages", "conda packages are not supported on the GPU base image")
             )
         return problems
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        problems = Problems()
-        for problem in self.contradictions(self.model_dump()):
-            problems.add(problem.field, problem.message)
-        problems.raise_if_any()
-        return self
 
 
 def models_problems(models: list[Model]) -> list[Problem]:

@@ -10,6 +10,7 @@ and only with it.
 
 import hashlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Required, Self, TypedDict
 
@@ -113,7 +114,7 @@ class ScoringImageSpec(InferenceConfig):
     build_dir: Path = Field(description="Build context folder.")
 
     @classmethod
-    def contradictions(cls, raw: dict[str, Any]) -> list[Problem]:
+    def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
         """The inference config's problems plus the image's own."""
         problems = InferenceConfig.contradictions(raw)
         repository = raw.get("repository")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from mlws.runtime.entry_script import ScoreRequest, ScoreResult
@@ -34,8 +34,16 @@ logger = logging.getLogger("mlws.runtime")
 BatchOutcome = ScoreResult | BaseException
 ScoreBatch = Callable[[list[ScoreRequest]], Sequence[BatchOutcome]]
 ScoreOne = Callable[[ScoreRequest], ScoreResult]
-#: Runs one batch call on a scoring thread: the app's ``ScoringExecutor.submit``.
-RunCall = Callable[[Callable[[], Sequence[BatchOutcome]]], Awaitable[Sequence[BatchOutcome]]]
+#: Runs one batch call on a scoring thread and calls ``on_done(future)`` on the event loop when it
+#: ends: the app's ``ScoringExecutor.submit``, which calls it as it settles the future (a plain
+#: done-callback would cost every request of the batch one more event-loop turn).
+RunCall = Callable[
+    [
+        Callable[[], Sequence[BatchOutcome]],
+        Callable[["asyncio.Future[Sequence[BatchOutcome]]"], None],
+    ],
+    object,
+]
 
 _Item = tuple[ScoreRequest, "asyncio.Future[ScoreResult]"]
 
@@ -79,8 +87,11 @@ class MicroBatcher:
 
             def run(
                 call: Callable[[], Sequence[BatchOutcome]],
-            ) -> Awaitable[Sequence[BatchOutcome]]:
-                return loop_.run_in_executor(pool, call)
+                on_done: Callable[[asyncio.Future[Sequence[BatchOutcome]]], None],
+            ) -> object:
+                future = loop_.run_in_executor(pool, call)
+                future.add_done_callback(on_done)
+                return future
 
         self._run = run
         self._pending: list[_Item] = []
@@ -135,14 +146,15 @@ class MicroBatcher:
             self.batched_requests += len(live)
             requests = [request for request, _ in live]
             try:
-                done = asyncio.ensure_future(self._run(functools.partial(self._score, requests)))
+                self._run(
+                    functools.partial(self._score, requests), functools.partial(self._deliver, live)
+                )
             except Exception as exc:  # the executor is shut down
                 self._busy -= 1
                 for _, future in live:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            done.add_done_callback(functools.partial(self._deliver, live))
         if not self._pending and self._timer is not None:
             self._timer.cancel()
             self._timer = None

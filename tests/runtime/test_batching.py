@@ -170,13 +170,17 @@ async def test_batches_run_through_the_given_executor_and_share_its_refusal() ->
     calls: list[int] = []
     loop = asyncio.get_running_loop()
 
-    def refuse_second(call: Callable[[], Sequence[BatchOutcome]]) -> asyncio.Future[Any]:
+    def refuse_second(
+        call: Callable[[], Sequence[BatchOutcome]],
+        on_done: Callable[[asyncio.Future[Any]], None],
+    ) -> asyncio.Future[Any]:
         calls.append(1)
         future: asyncio.Future[Any] = loop.create_future()
         if len(calls) == 2:
             future.set_exception(Refused())
         else:
             future.set_result(call())
+        loop.call_soon(on_done, future)  # as the executor does: later, on the loop
         return future
 
     batcher = MicroBatcher(fake.batch, fake.one, max_size=2, max_wait_ms=5, run=refuse_second)

@@ -153,3 +153,37 @@ async def test_shutdown_refuses_new_calls(make: Make) -> None:
     executor.shutdown()
     with pytest.raises(RuntimeError, match="shut down"):
         executor.submit(lambda: 1)
+
+
+async def test_on_done_runs_as_the_future_settles_before_its_done_callbacks() -> None:
+    loop = asyncio.get_running_loop()
+    executor = ScoringExecutor(loop, threads=1, wait_s=1.0, timeout_s=5.0)
+    order: list[str] = []
+
+    def on_done(future: asyncio.Future[int]) -> None:
+        assert future.done()
+        order.append(f"on_done {future.result()}")
+
+    future = executor.submit(lambda: 7, on_done)
+    future.add_done_callback(lambda _: order.append("done-callback"))
+    assert await future == 7
+    await asyncio.sleep(0)
+    # on_done ran in the callback that settled the future; done-callbacks only a turn later
+    assert order == ["on_done 7", "done-callback"]
+    executor.shutdown()
+
+
+async def test_on_done_also_hears_of_a_refusal() -> None:
+    loop = asyncio.get_running_loop()
+    executor = ScoringExecutor(loop, threads=1, wait_s=0.0, timeout_s=5.0)
+    block = threading.Event()
+    first = executor.submit(block.wait)
+    seen: list[BaseException | None] = []
+    refused = executor.submit(lambda: 1, lambda f: seen.append(f.exception()))
+    await asyncio.sleep(0.01)
+    assert isinstance(refused.exception(), Busy)
+    assert len(seen) == 1
+    assert isinstance(seen[0], Busy)
+    block.set()
+    await first
+    executor.shutdown()

@@ -7,8 +7,9 @@ import pulumi
 from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs, az_logs_command
 from mlws.components.errors import ConfigError
 from mlws.runtime.settings import env_var_name
+from secret_checks import assert_only_secret
 
-from mlws.mocks import RecordedResource, Recording, diff_programs
+from mlws.mocks import RecordedResource, diff_programs
 
 GROUP = "azure-native:containerinstance:ContainerGroup"
 GATE = "pulumi-python:dynamic/mlws:HealthGate"
@@ -52,30 +53,6 @@ def program(**overrides: Any) -> Callable[[], None]:
 
 def containers(group: RecordedResource) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in group.inputs["containers"]}
-
-
-def paths_holding(value: Any, needle: str, path: str = "") -> list[str]:
-    if isinstance(value, dict):
-        return [
-            p for k, v in value.items() for p in paths_holding(v, needle, f"{path}.{k}".strip("."))
-        ]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in paths_holding(v, needle, f"{path}[{i}]")]
-    return [path] if isinstance(value, str) and needle in value else []
-
-
-def assert_only_secret(recording: Recording, needle: str) -> int:
-    """Every input holding ``needle`` lies under a path sent as a secret; returns the count."""
-    count = 0
-    for resource in recording:
-        for path in paths_holding(resource.inputs, needle):
-            count += 1
-            assert any(
-                path == s or path.startswith(s + ".") or path.startswith(s + "[") or s == ""
-                for s in resource.secret_paths
-            ), f"{resource.name}: {path} holds a secret in the clear"
-    assert needle not in repr(recording.to_json())
-    return count
 
 
 def test_graph_and_outputs(pulumi_mocks: Any) -> None:

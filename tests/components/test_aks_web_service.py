@@ -13,8 +13,9 @@ from mlws.components.deployment_config import AksDeploymentConfig
 from mlws.components.errors import ConfigError, parse_config
 from mlws.components.service_keys import ServiceKeys
 from mlws.runtime.settings import env_var_name
+from secret_checks import assert_only_secret
 
-from mlws.mocks import RecordedResource, Recording, diff_programs
+from mlws.mocks import RecordedResource, diff_programs
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "1" * 64
 PRIMARY, SECONDARY, TOKEN = "pk-" + "p" * 29, "sk-" + "s" * 29, "ts-" + "t" * 29
@@ -91,29 +92,6 @@ def pod_spec(deployment: RecordedResource) -> dict[str, Any]:
 
 def manifest_of(resource: RecordedResource) -> dict[str, Any]:
     return dict(resource.inputs)
-
-
-def paths_holding(value: Any, needle: str, path: str = "") -> list[str]:
-    if isinstance(value, dict):
-        return [
-            p for k, v in value.items() for p in paths_holding(v, needle, f"{path}.{k}".strip("."))
-        ]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in paths_holding(v, needle, f"{path}[{i}]")]
-    return [path] if isinstance(value, str) and needle in value else []
-
-
-def assert_only_secret(recording: Recording, needle: str) -> int:
-    count = 0
-    for resource in recording:
-        for path in paths_holding(resource.inputs, needle):
-            count += 1
-            assert any(
-                s == "" or path == s or path.startswith((s + ".", s + "["))
-                for s in resource.secret_paths
-            ), f"{resource.name}: {path} holds a secret in the clear"
-    assert needle not in repr(recording.to_json())
-    return count
 
 
 def test_graph_outputs_and_valid_objects(pulumi_mocks: Any) -> None:

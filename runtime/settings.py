@@ -9,7 +9,7 @@ with :func:`env_var_name`, so a name is defined here once and nowhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "MLWS_"
 
 AuthMode = Literal["none", "key", "token"]
+
+#: Secret settings that may also be read from a file named by ``<variable>_FILE``.
+SECRET_FIELDS: tuple[str, ...] = ("primary_key", "secondary_key", "token_secret")
 
 #: Fields whose variable is an Azure ML name rather than ``MLWS_<FIELD>``.
 AZUREML_ENV_NAMES: dict[str, str] = {
@@ -76,6 +79,16 @@ class RuntimeSettings(BaseSettings):
     token_secret: SecretStr | None = None
     """HS256 signing secret for token auth."""
 
+    primary_key_file: Path | None = None
+    """File holding the primary key (e.g. a mounted Kubernetes Secret), instead of
+    ``MLWS_PRIMARY_KEY``: the key then never sits in the process environment."""
+
+    secondary_key_file: Path | None = None
+    """File holding the secondary key, instead of ``MLWS_SECONDARY_KEY``."""
+
+    token_secret_file: Path | None = None
+    """File holding the HS256 token secret, instead of ``MLWS_TOKEN_SECRET``."""
+
     token_jwks_url: str | None = None
     """JWKS URL (or OIDC discovery URL ending in ``/.well-known/openid-configuration``) for
     RS256/ES256 tokens."""
@@ -124,6 +137,28 @@ class RuntimeSettings(BaseSettings):
     metrics_dir: Path | None = None
     """Folder where worker processes share metrics; the server makes one when ``workers > 1``."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """Fill each secret from its ``*_file`` (one trailing newline dropped), read once here."""
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        for field in SECRET_FIELDS:
+            path = values.get(f"{field}_file")
+            if path is None or str(path) == "":
+                continue
+            variable = ENV_PREFIX + field.upper()
+            if values.get(field) not in (None, ""):
+                raise ValueError(f"give {variable} or {variable}_FILE, not both")
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                reason = getattr(error, "strerror", None) or str(error)
+                raise ValueError(f"{variable}_FILE: cannot read {path}: {reason}") from None
+            values[field] = text.removesuffix("\n").removesuffix("\r")
+        return values
+
     @model_validator(mode="after")
     def _auth_has_credentials(self) -> RuntimeSettings:
         def given(secret: SecretStr | None) -> bool:
@@ -131,14 +166,15 @@ class RuntimeSettings(BaseSettings):
 
         if self.auth_mode == "key" and not (given(self.primary_key) or given(self.secondary_key)):
             raise ValueError(
-                "auth_mode 'key' needs MLWS_PRIMARY_KEY or MLWS_SECONDARY_KEY (--primary-key)"
+                "auth_mode 'key' needs MLWS_PRIMARY_KEY or MLWS_SECONDARY_KEY (--primary-key; "
+                "or MLWS_PRIMARY_KEY_FILE, MLWS_SECONDARY_KEY_FILE)"
             )
         if self.auth_mode == "token" and not (
             given(self.token_secret) or self.token_jwks_url or self.token_issuer
         ):
             raise ValueError(
                 "auth_mode 'token' needs MLWS_TOKEN_SECRET, MLWS_TOKEN_JWKS_URL or "
-                "MLWS_TOKEN_ISSUER (--token-secret)"
+                "MLWS_TOKEN_ISSUER (--token-secret; or MLWS_TOKEN_SECRET_FILE)"
             )
         return self
 

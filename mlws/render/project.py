@@ -16,9 +16,7 @@ from typing import Any
 import yaml
 
 from mlws.render.errors import ProjectError
-
-#: What a secret config value becomes: ``secure:`` ciphertexts are never decrypted by ``render``.
-SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - a placeholder, not a secret
+from mlws.render.model import SECRET
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ class StackConfig:
     def shown(self) -> dict[str, str]:
         """Values as printed: secret ones replaced by ``[secret]``."""
         return {
-            key: SECRET_PLACEHOLDER if key in self.secret_keys else value
+            key: SECRET if key in self.secret_keys else value
             for key, value in sorted(self.values.items())
         }
 
@@ -171,7 +169,7 @@ def _as_config_string(value: Any) -> str:
 def _strip_secure(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"secure"}:
-            return SECRET_PLACEHOLDER
+            return SECRET
         return {k: _strip_secure(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_strip_secure(v) for v in value]

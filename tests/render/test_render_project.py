@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mlws.render.errors import ProjectError
+from mlws.render.model import SECRET as SECRET_PLACEHOLDER
 from mlws.render.project import (
-    SECRET_PLACEHOLDER,
     load_project,
     load_stack_config,
     parse_overrides,

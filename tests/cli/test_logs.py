@@ -22,7 +22,6 @@ from cli_helpers import Served, assert_one_line_error, run_cli
 from mlws.logsources import (
     LocalFileLogs,
     LogLine,
-    demux_docker_stream,
     is_request_line,
     startup_lines,
 )
@@ -151,14 +150,17 @@ class _FakeDockerEngine(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.requests.append(self.path)
         path = urlsplit(self.path).path
-        if path.endswith("/missing/json"):
+        if path == "/version":
+            self._send(200, b'{"ApiVersion":"1.41","Version":"20.10.24"}', "application/json")
+        elif path.endswith("/missing/json"):
             self._send(404, b'{"message":"No such container: missing"}', "application/json")
         elif path.endswith("/tty/json"):
-            self._send(200, b'{"Config":{"Tty":true}}', "application/json")
+            self._send(200, b'{"Id":"tty","Config":{"Tty":true}}', "application/json")
         elif path.endswith("/tty/logs"):
             self._send(200, b"raw one\r\nraw two\r\n", "application/vnd.docker.raw-stream")
         elif path.endswith("/json"):
-            self._send(200, b'{"Config":{"Tty":false}}', "application/json")
+            name = path.split("/")[-2].encode()
+            self._send(200, b'{"Id":"%s","Config":{"Tty":false}}' % name, "application/json")
         elif path.endswith("/logs"):
             tail = parse_qs(urlsplit(self.path).query)["tail"][0]
             lines = [b"booting\n", b"ready\n", b'{"status":200,"request_id":"a"}\n']
@@ -219,12 +221,6 @@ def test_docker_without_an_engine(tmp_path: Path) -> None:
         "logs", "--container", "x", "--docker-host", f"unix://{tmp_path / 'docker.sock'}"
     )
     assert_one_line_error(result, "no Docker engine", "DOCKER_HOST")
-
-
-def test_demux_reassembles_frames_split_across_chunks() -> None:
-    data = _frame(1, b"hello\n") + _frame(2, b"world\n")
-    chunks = [data[:3], data[3:11], data[11:]]
-    assert b"".join(demux_docker_stream(chunks)) == b"hello\nworld\n"
 
 
 # --- ACI --------------------------------------------------------------------------------------
@@ -312,9 +308,9 @@ def test_aci_logs_label_each_container() -> None:
 
 @pytest.mark.usefixtures("fake_azure")
 def test_aci_follow_polls_for_new_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlws.logsources
+    import mlws.logsources.aci
 
-    monkeypatch.setattr(mlws.logsources, "REMOTE_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(mlws.logsources.aci, "REMOTE_POLL_SECONDS", 0.05)
     monkeypatch.setattr(_FakeArm, "grow", True)
     monkeypatch.setattr(_FakeArm, "growing", 0)
     source = mlws.logsources.AciLogs("sub-1", "rg-ml", "accidents", "sidecar")

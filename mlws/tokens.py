@@ -3,21 +3,20 @@
 A service in token mode (``MLWS_AUTH_MODE=token`` with ``MLWS_TOKEN_SECRET``) accepts JWTs signed
 with HS256 by its signing secret, carrying ``exp`` and ``nbf`` and, when the service sets them,
 ``aud`` and ``iss``. Whoever holds the secret (it is a secret stack output) can mint one; nothing
-depends on a workspace region being up. The JWT is encoded with the standard library so the CLI
-needs no JWT package.
+depends on a workspace region being up. The JWT is encoded by PyJWT, the library the runtime
+checks it with.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import jwt
 
 DEFAULT_TTL_SECONDS = 3600
 """Lifetime of an issued token, as Azure ML's (one hour)."""
@@ -67,20 +66,13 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
 def encode_hs256(claims: dict[str, Any], secret: str) -> str:
     """Encode ``claims`` as a compact JWS signed with HMAC-SHA256 (RFC 7515/7519)."""
-    header = {"alg": "HS256", "typ": "JWT"}
-    signing_input = (
-        _b64url(json.dumps(header, separators=(",", ":")).encode())
-        + "."
-        + _b64url(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
-    )
-    signature = hmac.new(secret.encode("utf-8"), signing_input.encode("ascii"), hashlib.sha256)
-    return signing_input + "." + _b64url(signature.digest())
+    with warnings.catch_warnings():
+        # The service's secret is what it is (ServiceKeys makes long ones); minting for it must
+        # not print PyJWT's advice about short HMAC keys on every call.
+        warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+        return jwt.encode(claims, secret, algorithm="HS256", headers={"typ": "JWT"})
 
 
 def issue_token(

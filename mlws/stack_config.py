@@ -1,14 +1,16 @@
 """Edit one value in a Pulumi stack config file (``Pulumi.<stack>.yaml``) without the pulumi CLI.
 
 ``mlws keys rotate`` bumps a key's rotation trigger (``<project>:primaryKeyRotation``) so the next
-``pulumi up`` regenerates that key alone. The edit is a careful line edit, not a YAML round trip:
-every other line, comment, quote style and line ending stays byte for byte as it was. When PyYAML
-is installed (the ``infra`` extra) the result is parsed and compared with the original, and the
-file is left untouched unless exactly that one value changed.
+``pulumi up`` regenerates that key alone. The edit is a ruamel.yaml round trip that keeps comments,
+quote styles and the block's indent; line endings are kept too. The result is parsed and compared
+with the original, line by line, and the file is left untouched unless exactly that one entry
+changed.
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import os
 import re
 import tempfile
@@ -17,11 +19,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlws.service import ServiceError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
-_CONFIG_LINE = re.compile(r"^config:[ \t]*(?:#.*)?$")
-_CONFIG_FLOW = re.compile(r"^config:[ \t]*\{[ \t]*\}[ \t]*(?:#.*)?$")
-_TOP_LEVEL = re.compile(r"^\S")
+from mlws.service import ServiceError
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,123 +52,107 @@ def next_trigger(old: str | None, now: datetime | None = None) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _split_value(rest: str) -> tuple[str, str]:
-    """Split what follows ``key:`` into the value and a trailing comment (with its spacing)."""
-    stripped = rest.strip()
-    if stripped.startswith(("'", '"')):
-        quote = stripped[0]
-        end = stripped.find(quote, 1)
-        if end == -1:
-            raise ServiceError("unterminated quoted value in the stack config")
-        value_part = stripped[: end + 1]
-    else:
-        match = re.match(r"^(.*?)(\s+#.*)?$", stripped)
-        value_part = match.group(1) if match else stripped
-    comment = rest[rest.find(value_part) + len(value_part) :] if value_part else rest
-    return value_part, comment.rstrip("\r\n")
+def _indent(text: str) -> int:
+    """The indent of the ``config:`` block's entries (2 when it has none)."""
+    match = re.search(r"^config:[^\n]*\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*( +)\S", text, re.MULTILINE)
+    return len(match.group(1)) if match else 2
 
 
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in ("'", '"'):
-        return value[1:-1]
-    return value
+def _round_trip(indent: int) -> YAML:
+    yaml = YAML()
+    yaml.preserve_quotes = True
+    yaml.indent(mapping=indent, sequence=indent + 2, offset=indent)
+    yaml.width = 1 << 16  # never re-wrap a long line
+    return yaml
+
+
+def _scalar(new: str, like: object) -> str:
+    quoted: str = (
+        SingleQuotedScalarString(new)
+        if isinstance(like, SingleQuotedScalarString)
+        else DoubleQuotedScalarString(new)
+    )
+    return quoted
+
+
+def _keep_blank_lines_below(config: CommentedMap, last: object, key: str) -> None:
+    """A new last entry goes above the blank lines that ended the block (ruamel keeps them as the
+    previous entry's end-of-line comment, which would put them above the new entry)."""
+    tokens = config.ca.items.get(last)
+    if not tokens or len(tokens) < 3 or tokens[2] is None:
+        return
+    token = tokens[2]
+    head, sep, rest = token.value.partition("\n")
+    if rest:
+        token.value = head + sep
+        moved = copy.copy(token)
+        moved.value = "\n" + rest
+        config.ca.items[key] = [None, None, moved, None]
 
 
 def bump_config_value(text: str, key: str, value: str | None = None) -> ConfigEdit:
     """Set ``key`` under the top-level ``config:`` mapping to ``value`` (default: the next trigger
-    after the current value), changing nothing else in ``text``."""
+    after the current value), changing nothing else in ``text``.
+
+    A ruamel.yaml round trip keeps comments and quote styles; the result is then checked line by
+    line, and refused unless only that entry (and an empty ``config: {}``) changed.
+    """
     newline = "\r\n" if "\r\n" in text else "\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if _CONFIG_LINE.match(line.rstrip("\r\n"))), -1)
-    if start == -1:
-        flow = next(
-            (i for i, line in enumerate(lines) if _CONFIG_FLOW.match(line.rstrip("\r\n"))), -1
+    yaml = _round_trip(_indent(text))
+    try:
+        doc = yaml.load(text)
+    except YAMLError as exc:
+        raise ServiceError(f"the stack file is not valid YAML: {_first_line(exc)}") from None
+    if doc is None:
+        doc = CommentedMap()
+    if not isinstance(doc, CommentedMap):
+        raise ServiceError("the stack file is not a YAML mapping")
+    config = doc.get("config")
+    if config is None:
+        config = doc["config"] = CommentedMap()
+    if not isinstance(config, CommentedMap) or (config and config.fa.flow_style()):
+        raise ServiceError(
+            "the stack file's config is not a block mapping: set the value with "
+            f"`pulumi config set {key} <value>` instead"
         )
-        if flow == -1 and any(line.startswith("config:") for line in lines):
-            raise ServiceError(
-                "the stack file's config is not a block mapping: set the value with "
-                f"`pulumi config set {key} <value>` instead"
-            )
-        new = value or next_trigger(None)
-        block = f"config:{newline}  {key}: {_quote(new)}{newline}"
-        if flow != -1:
-            lines[flow] = block
-        else:
-            if lines and not lines[-1].endswith(("\n", "\r")):
-                lines[-1] += newline
-            lines.append(block)
-        return ConfigEdit("".join(lines), key, None, new)
-
-    end = len(lines)
-    for i in range(start + 1, len(lines)):
-        if _TOP_LEVEL.match(lines[i]) and not lines[i].startswith("#"):
-            end = i
-            break
-    children = [
-        i
-        for i in range(start + 1, end)
-        if lines[i].strip() and not lines[i].lstrip().startswith("#")
-    ]
-    indent = (
-        re.match(r"^[ ]*", lines[children[0]]).group(0)  # type: ignore[union-attr]
-        if children
-        else "  "
-    )
-    pattern = re.compile(
-        rf"^{indent}(?P<q>[\"']?){re.escape(key)}(?P=q)[ \t]*:(?P<rest>.*)$", re.DOTALL
-    )
-    for i in children:
-        match = pattern.match(lines[i])
-        if not match:
-            continue
-        rest = match.group("rest")
-        ending = rest[len(rest.rstrip("\r\n")) :]
-        value_part, comment = _split_value(rest)
-        if not value_part:
-            raise ServiceError(
-                f"{key} in the stack file is not a plain value (a secret or a nested object): "
-                f"set it with `pulumi config set {key} <value>`"
-            )
-        old = _unquote(value_part)
-        new = value or next_trigger(old)
-        prefix = lines[i][: len(lines[i]) - len(rest)]
-        lines[i] = f"{prefix} {_quote(new, like=value_part)}{comment}{ending or newline}"
-        return ConfigEdit("".join(lines), key, old, new)
-    insert_at = (children[-1] + 1) if children else start + 1
-    while insert_at < end and lines[insert_at].startswith(indent + " "):
-        insert_at += 1
-    new = value or next_trigger(None)
-    if insert_at > 0 and not lines[insert_at - 1].endswith(("\n", "\r")):
-        lines[insert_at - 1] += newline
-    lines.insert(insert_at, f"{indent}{key}: {_quote(new)}{newline}")
-    return ConfigEdit("".join(lines), key, None, new)
+    config.fa.set_block_style()
+    old_value = config.get(key)
+    if isinstance(old_value, dict | list):
+        raise ServiceError(
+            f"{key} in the stack file is not a plain value (a secret or a nested object): "
+            f"set it with `pulumi config set {key} <value>`"
+        )
+    old = None if old_value is None else str(old_value)
+    new = value or next_trigger(old)
+    entries = list(config)
+    config[key] = _scalar(new, old_value)
+    if old_value is None and entries:
+        _keep_blank_lines_below(config, entries[-1], key)
+    out = io.StringIO()
+    yaml.dump(doc, out)
+    result = out.getvalue().replace("\n", newline)
+    _only_that_entry_changed(text, result, key, new)
+    return ConfigEdit(result, key, old, new)
 
 
-def _quote(value: str, like: str = '"') -> str:
-    quote = like[0] if like and like[0] in ("'", '"') else '"'
-    if quote == "'":
-        return "'" + value.replace("'", "''") + "'"
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _first_line(exc: Exception) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
 
 
-def _verify(before: str, after: str, key: str, new: str) -> None:
-    try:
-        import yaml
-    except ImportError:  # pragma: no cover - PyYAML is in the infra and dev extras
-        return
-    try:
-        old_doc: Any = yaml.safe_load(before) or {}
-        new_doc: Any = yaml.safe_load(after) or {}
-    except yaml.YAMLError as exc:
-        raise ServiceError(f"the stack file is not valid YAML: {exc}") from None
+def _untouched(text: str, key: str) -> list[str]:
+    """The lines an edit of ``key`` must leave as they were."""
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*:|^config:")
+    return [line for line in text.splitlines() if not pattern.match(line)]
+
+
+def _only_that_entry_changed(before: str, after: str, key: str, new: str) -> None:
+    safe = YAML(typ="safe")
+    old_doc: Any = safe.load(before) or {}
+    new_doc: Any = safe.load(after) or {}
     expected = dict(old_doc) if isinstance(old_doc, dict) else {}
-    config = dict(expected.get("config") or {})
-    config[key] = new
-    expected["config"] = config
-    got = dict(new_doc) if isinstance(new_doc, dict) else {}
-    if isinstance(got.get("config"), dict) and key in got["config"]:
-        got["config"] = {**got["config"], key: str(got["config"][key])}
-    if got != expected:
+    expected["config"] = {**dict(expected.get("config") or {}), key: new}
+    same_lines = _untouched(before.rstrip("\r\n"), key) == _untouched(after.rstrip("\r\n"), key)
+    if new_doc != expected or not same_lines:
         raise ServiceError(
             f"editing {key} would change more than that value; set it with "
             f"`pulumi config set {key} {new}` instead"
@@ -177,11 +164,14 @@ def project_name(stack_dir: Path) -> str:
     for name in ("Pulumi.yaml", "Pulumi.yml"):
         path = stack_dir / name
         if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                match = re.match(r"^name:[ \t]*(?P<v>[^#]+?)[ \t]*(?:#.*)?$", line)
-                if match:
-                    return _unquote(match.group("v").strip())
-            raise ServiceError(f"{path} has no top-level `name:`")
+            try:
+                doc: Any = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+            except YAMLError as exc:
+                raise ServiceError(f"{path} is not valid YAML: {_first_line(exc)}") from None
+            name_value = doc.get("name") if isinstance(doc, dict) else None
+            if name_value is None or not str(name_value).strip():
+                raise ServiceError(f"{path} has no top-level `name:`")
+            return str(name_value).strip()
     raise ServiceError(f"no Pulumi.yaml in {str(stack_dir)!r}: pass --stack-dir PROJECT_FOLDER")
 
 
@@ -215,7 +205,6 @@ def rotate_in_file(path: Path, key: str, value: str | None = None) -> ConfigEdit
         with path.open(encoding="utf-8", newline="") as handle:
             before = handle.read()
     edit = bump_config_value(before, key, value)
-    _verify(before, edit.text, key, edit.new)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

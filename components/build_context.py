@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from mlws.components.dockerfile import model_placements, render_dockerfile
+from mlws.components.dockerfile import (
+    CA_CONTEXT_DIR,
+    BuildOptions,
+    model_placements,
+    render_dockerfile,
+)
 from mlws.components.inference_config import InferenceConfig, Model
 
 #: File and folder names never copied from a source directory or model folder.
@@ -170,6 +175,13 @@ def requirements_text(config: InferenceConfig, runtime: Sequence[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def ca_certificate_name(path: Path) -> str:
+    """The name a CA certificate file gets in the context (``.crt``, as update-ca-certificates
+    wants): its own name with any other suffix replaced, e.g. ``proxy.pem`` -> ``proxy.crt``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", path.stem).lstrip(".") or "ca"
+    return f"{stem}.crt"
+
+
 def plan_context(
     config: InferenceConfig,
     models: Sequence[Model],
@@ -177,15 +189,28 @@ def plan_context(
     runtime: Sequence[ContextFile] | None = None,
     requirements: Sequence[str] | None = None,
     exclude: Path | None = None,
+    ca_certificates: Sequence[Path] = (),
+    base_image_digest: str | None = None,
 ) -> BuildContext:
     """Every file of the build context for ``config`` and ``models``.
 
     ``runtime`` and ``requirements`` default to the installed mlws runtime
     (:func:`runtime_files`, :func:`runtime_requirements`); ``exclude`` is a folder never copied
     from the source directory (the build folder itself, when it lies inside).
+    ``ca_certificates`` are PEM files the image trusts from its first build step on;
+    ``base_image_digest`` pins the base image (:class:`~mlws.components.dockerfile.BuildOptions`).
     """
+    certificates = [
+        ContextFile(f"{CA_CONTEXT_DIR}/{ca_certificate_name(path)}", source=path)
+        for path in ca_certificates
+    ]
+    build = BuildOptions(
+        ca_certificates=tuple(f.path.rpartition("/")[2] for f in certificates),
+        base_image_digest=base_image_digest,
+    )
     files: list[ContextFile] = [
-        ContextFile("Dockerfile", content=render_dockerfile(config, models).encode()),
+        ContextFile("Dockerfile", content=render_dockerfile(config, models, build).encode()),
+        *certificates,
         ContextFile(
             "requirements.txt",
             content=requirements_text(

@@ -11,7 +11,14 @@ context                       image
 ``mlws/``                     ``/opt/mlws/mlws`` (the runtime package, on PYTHONPATH)
 ``models/NAME/VERSION/``      ``/var/azureml-app/azureml-models/NAME/VERSION/``
 ``app/``                      ``/var/azureml-app`` (the source directory, AML_APP_ROOT)
+``ca-certificates/*.crt``     ``/usr/local/share/ca-certificates/mlws/`` (extra CAs)
 ============================  ====================================================
+
+Layer order, from least to most often changed: base image, extra CAs, apt/CRAN packages, pip
+requirements, the mlws runtime, the models, the source directory. A model-only change therefore
+rebuilds only the last two ``COPY`` layers and reuses the dependency layers. The image's
+``HEALTHCHECK`` runs the runtime's own probe (``python3 -m mlws.runtime.probe``: ``GET /ready``
+with the standard library; no curl in the image).
 
 Base images: ``python:<version>-slim`` (Debian); R entry scripts add Debian's ``r-base-core`` and
 ``r-cran-jsonlite`` (plus ``apt_packages``, plus ``cran_packages`` from CRAN); ``gpu`` uses
@@ -46,6 +53,28 @@ R_BUILD_PACKAGES = ("r-base-dev",)
 """Debian packages added when ``cran_packages`` must be compiled from source."""
 USER_ID = 10001
 """The unprivileged user the service runs as."""
+CA_DIR = "/usr/local/share/ca-certificates/mlws"
+"""Where extra CA certificates go in the image (``update-ca-certificates`` reads them there)."""
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+"""The system CA bundle that pip, requests and OpenSSL are pointed at when extra CAs are added."""
+CA_CONTEXT_DIR = "ca-certificates"
+"""Folder of the extra CA certificates in the build context."""
+HEALTHCHECK_COMMAND = ("python3", "-m", "mlws.runtime.probe")
+"""The image's health check: the runtime's probe of ``/ready`` (init done, serving)."""
+HEALTHCHECK_OPTIONS = "--interval=10s --timeout=5s --start-period=60s --retries=3"
+"""Docker ``HEALTHCHECK`` timing (a deployment may override it, as LocalWebService does)."""
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+"""An image digest, as ``base_image_digest`` takes it."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """What the image build adds beyond the inference config: trust and base-image pinning."""
+
+    ca_certificates: tuple[str, ...] = ()
+    """File names of extra CA certificates (PEM, ``.crt``) under :data:`CA_CONTEXT_DIR`."""
+    base_image_digest: str | None = None
+    """``sha256:...``: the base image is pinned to this digest (``FROM image@sha256:...``)."""
 
 
 @dataclass(frozen=True)
@@ -81,15 +110,17 @@ def model_dir(models: Sequence[Model]) -> str | None:
     return MODELS_ROOT
 
 
-def base_image(config: InferenceConfig) -> str:
-    """The ``FROM`` image: explicit, conda, CUDA or ``python:<version>-slim``."""
+def base_image(config: InferenceConfig, digest: str | None = None) -> str:
+    """The ``FROM`` image (explicit, conda, CUDA or python:VERSION-slim), pinned to ``digest``."""
     if config.base_image:
-        return config.base_image
-    if config.conda_packages:
-        return CONDA_BASE_IMAGE
-    if config.gpu:
-        return CUDA_BASE_IMAGE
-    return f"python:{config.python_version}-slim"
+        image = config.base_image
+    elif config.conda_packages:
+        image = CONDA_BASE_IMAGE
+    elif config.gpu:
+        image = CUDA_BASE_IMAGE
+    else:
+        image = f"python:{config.python_version}-slim"
+    return image if digest is None else f"{image.partition('@')[0]}@{digest}"
 
 
 def image_env(config: InferenceConfig, models: Sequence[Model]) -> dict[str, str]:
@@ -150,9 +181,25 @@ def _env_lines(env: dict[str, str]) -> list[str]:
     return [f"ENV {name}={docker_quote(value)}" for name, value in env.items()]
 
 
-def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:
-    """The Dockerfile text for ``config`` and ``models`` (same inputs, same text)."""
-    image = base_image(config)
+def _ca_lines() -> list[str]:
+    install = (
+        "RUN if command -v update-ca-certificates >/dev/null 2>&1;"
+        " then update-ca-certificates >/dev/null; \\\n"
+        f" else mkdir -p /etc/ssl/certs && cat {CA_DIR}/*.crt >> {CA_BUNDLE}; fi"
+    )
+    return [
+        f"COPY {CA_CONTEXT_DIR} {CA_DIR}",
+        install,
+        f"ENV PIP_CERT={CA_BUNDLE} SSL_CERT_FILE={CA_BUNDLE} REQUESTS_CA_BUNDLE={CA_BUNDLE}",
+    ]
+
+
+def render_dockerfile(
+    config: InferenceConfig, models: Sequence[Model], build: BuildOptions | None = None
+) -> str:
+    """The Dockerfile text for ``config``, ``models`` and ``build`` (same inputs, same text)."""
+    build = build or BuildOptions()
+    image = base_image(config, build.base_image_digest)
     is_r = config.script_language == "r"
     apt = [*config.apt_packages, *(R_PACKAGES if is_r else ())]
     cran = cran_from_source(config) if is_r else []
@@ -165,6 +212,8 @@ def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:
         "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 "
         "PIP_DISABLE_PIP_VERSION_CHECK=1 HOME=/tmp",
     ]
+    if build.ca_certificates:
+        lines += _ca_lines()
     if config.conda_packages:
         specs = " ".join(shlex.quote(p) for p in config.conda_packages)
         lines += [
@@ -193,6 +242,7 @@ def render_dockerfile(config: InferenceConfig, models: Sequence[Model]) -> str:
         f"WORKDIR {APP_ROOT}",
         f"USER {USER_ID}:{USER_ID}",
         f"EXPOSE {CONTAINER_PORT}",
+        f"HEALTHCHECK {HEALTHCHECK_OPTIONS} CMD {json.dumps(list(HEALTHCHECK_COMMAND))}",
         'ENTRYPOINT ["python3", "-m", "mlws.runtime"]',
     ]
     return "\n".join(lines) + "\n"

@@ -19,10 +19,12 @@ import pulumi_docker as docker
 from mlws.components._package import type_token
 from mlws.components.build_context import (
     BuildContext,
+    ca_certificate_name,
     foreign_folder,
     plan_context,
     write_context,
 )
+from mlws.components.dockerfile import DIGEST_PATTERN
 from mlws.components.errors import ConfigError, Problem, Problems, parse_config
 from mlws.components.inference_config import (
     InferenceConfig,
@@ -84,6 +86,11 @@ class ScoringImageArgs(TypedDict, total=False):
     """Target platform (default: ``linux/amd64`` when pushed, as ACI/AKS run; else the host's)."""
     build_dir: str
     """Folder the build context is assembled in (default ``.mlws/build/<name>``)."""
+    ca_certificates: list[str]
+    """Extra CA certificates (PEM files) the image trusts from its first build step on, e.g. a
+    TLS-inspecting proxy's; pip, requests and OpenSSL are pointed at the system bundle."""
+    base_image_digest: str
+    """Pin the base image to this digest, ``sha256:...`` (``FROM image@sha256:...``)."""
 
 
 #: Args that are resource references rather than settings.
@@ -112,6 +119,10 @@ class ScoringImageSpec(InferenceConfig):
     push: bool = Field(default=False, description="Push to the registry.")
     platform: str | None = Field(default=None, description="Target platform.")
     build_dir: Path = Field(description="Build context folder.")
+    ca_certificates: tuple[Path, ...] = Field(default=(), description="Extra CA certificates.")
+    base_image_digest: str | None = Field(
+        default=None, pattern=DIGEST_PATTERN, description="Base image digest (sha256:...)."
+    )
 
     @classmethod
     def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
@@ -127,6 +138,12 @@ class ScoringImageSpec(InferenceConfig):
         platform = raw.get("platform")
         if isinstance(platform, str) and not _PLATFORM.fullmatch(platform):
             problems.append(Problem("platform", "must look like 'linux/amd64'"))
+        problems += ca_certificate_problems(raw.get("ca_certificates"))
+        base = raw.get("base_image")
+        if raw.get("base_image_digest") is not None and isinstance(base, str) and "@" in base:
+            problems.append(
+                Problem("base_image_digest", "base_image already names a digest: give it once")
+            )
         build_dir = raw.get("build_dir")
         if isinstance(build_dir, str | Path):
             build = Path(build_dir).resolve()
@@ -161,7 +178,43 @@ class ScoringImageSpec(InferenceConfig):
 
     def plan(self) -> BuildContext:
         """The build context (pure apart from reading the inputs)."""
-        return plan_context(self.inference_config, self.models, exclude=self.build_dir.resolve())
+        return plan_context(
+            self.inference_config,
+            self.models,
+            exclude=self.build_dir.resolve(),
+            ca_certificates=self.ca_certificates,
+            base_image_digest=self.base_image_digest,
+        )
+
+
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def ca_certificate_problems(paths: object) -> list[Problem]:
+    """CA certificate paths that are not PEM certificate files, or that would share a name."""
+    if not isinstance(paths, list | tuple):
+        return []
+    problems = []
+    names: dict[str, int] = {}
+    for index, path in enumerate(paths):
+        if not isinstance(path, str | Path):
+            continue
+        where = f"ca_certificates[{index}]"
+        file = Path(path)
+        try:
+            pem = _PEM_CERTIFICATE in file.read_bytes()
+        except OSError as error:
+            problems.append(Problem(where, f"cannot read {str(path)!r}: {error.strerror}"))
+            continue
+        if not pem:
+            problems.append(Problem(where, f"{str(path)!r} holds no PEM certificate"))
+        name = ca_certificate_name(file)
+        if name in names:
+            problems.append(
+                Problem(where, f"same file name {name!r} as ca_certificates[{names[name]}]")
+            )
+        names.setdefault(name, index)
+    return problems
 
 
 def reference_problems(args: ScoringImageArgs) -> list[Problem]:

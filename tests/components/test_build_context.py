@@ -225,3 +225,26 @@ def test_write_context_refuses_a_foreign_folder(project: Project) -> None:
     with pytest.raises(ValueError, match="not empty and was not written by mlws"):
         write_context(plan(project, build_dir=str(project.root / "elsewhere")), project.build)
     assert (project.build / "precious.txt").read_text() == "not mlws's"
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_ca_certificates_go_into_the_context_and_the_digest(project: Project) -> None:
+    pem = project.root / "corp-proxy.pem"
+    pem.write_text(PEM)
+    without = plan(project)
+    context = plan(project, ca_certificates=[str(pem)])
+    assert "ca-certificates/corp-proxy.crt" in context.paths
+    assert context.get("ca-certificates/corp-proxy.crt").read() == PEM.encode()
+    assert b"COPY ca-certificates" in context.get("Dockerfile").read()
+    assert context.tag != without.tag
+    pem.write_text(PEM.replace("MIIB", "MIIC"))
+    assert plan(project, ca_certificates=[str(pem)]).tag != context.tag
+
+
+def test_a_pinned_base_image_digest_changes_the_tag(project: Project) -> None:
+    digest = "sha256:" + "1" * 64
+    pinned = plan(project, base_image_digest=digest)
+    assert f"FROM python:3.11-slim@{digest}".encode() in pinned.get("Dockerfile").read()
+    assert pinned.tag != plan(project).tag

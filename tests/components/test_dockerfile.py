@@ -9,9 +9,14 @@ from typing import Any
 import pytest
 from mlws.components.deployment_config import CONTAINER_PORT
 from mlws.components.dockerfile import (
+    CA_BUNDLE,
+    CA_DIR,
     CONDA_BASE_IMAGE,
     CUDA_BASE_IMAGE,
+    HEALTHCHECK_COMMAND,
     MODELS_ROOT,
+    BuildOptions,
+    base_image,
     cran_from_source,
     image_env,
     model_dir,
@@ -20,6 +25,9 @@ from mlws.components.dockerfile import (
 from mlws.components.inference_config import InferenceConfig, Model
 from mlws.runtime.settings import env_var_name
 from scoring_project import Project, make_project
+
+
+DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.fixture
@@ -197,14 +205,16 @@ def _docker_unquote(word: str) -> str:
         {"gpu": True},
         {"conda_packages": ["numpy=1.26"]},
         {"environment_variables": {"TRICKY": 'a "quoted" \\ $HOME ${X} é', "EMPTY": ""}},
+        {"build": BuildOptions(ca_certificates=("proxy.crt",), base_image_digest=DIGEST)},
     ],
 )
 def test_buildkit_parses_the_dockerfile(project: Project, fields: dict[str, Any]) -> None:
     """BuildKit's own parser (the ``dockerfile`` package) reads every instruction as intended."""
     dockerfile = pytest.importorskip("dockerfile")
-    cfg = config(project, **fields)
+    build = fields.get("build")
+    cfg = config(project, **{k: v for k, v in fields.items() if k != "build"})
     chosen = models(project, ("m", 1), ("n", 2))
-    commands = dockerfile.parse_string(render_dockerfile(cfg, chosen))
+    commands = dockerfile.parse_string(render_dockerfile(cfg, chosen, build))
     assert commands[0].cmd == "FROM"
     entrypoint = commands[-1]
     assert (entrypoint.cmd, entrypoint.json) == ("ENTRYPOINT", True)
@@ -217,8 +227,11 @@ def test_buildkit_parses_the_dockerfile(project: Project, fields: dict[str, Any]
         "COPY",
         "WORKDIR",
         "EXPOSE",
+        "HEALTHCHECK",
         "ENTRYPOINT",
     }
+    (check,) = [c for c in commands if c.cmd == "HEALTHCHECK"]
+    assert check.value == ("CMD", *HEALTHCHECK_COMMAND)
     env = {
         c.value[0]: _docker_unquote(c.value[1])
         for c in commands
@@ -227,3 +240,46 @@ def test_buildkit_parses_the_dockerfile(project: Project, fields: dict[str, Any]
     assert env == image_env(cfg, chosen)
     runs = [c for c in commands if c.cmd == "RUN"]
     assert all("\n" not in " ".join(c.value) for c in runs)
+
+
+def test_layers_go_from_least_to_most_often_changed(project: Project) -> None:
+    """Dependencies before the runtime, the runtime before the models, the models before the
+    script: a model-only change keeps every dependency layer (proven on a real engine in
+    tests/images)."""
+    lines = render_dockerfile(config(project, apt_packages=["libgomp1"]), models(project, ("a", 1)))
+    order = [
+        "RUN apt-get update \\",
+        "COPY requirements.txt /opt/mlws/requirements.txt",
+        "RUN python3 -m pip install -r /opt/mlws/requirements.txt",
+        "COPY mlws /opt/mlws/mlws",
+        f"COPY models {MODELS_ROOT}",
+        "COPY app /var/azureml-app",
+    ]
+    indexes = [lines.splitlines().index(line) for line in order]
+    assert indexes == sorted(indexes)
+
+
+def test_healthcheck_runs_the_runtime_probe_without_curl(project: Project) -> None:
+    text = render_dockerfile(config(project), [])
+    (line,) = [x for x in text.splitlines() if x.startswith("HEALTHCHECK ")]
+    assert line.endswith('CMD ["python3", "-m", "mlws.runtime.probe"]')
+    assert "curl" not in text
+    assert "--interval=10s" in line
+
+
+def test_extra_ca_certificates_come_first(project: Project) -> None:
+    build = BuildOptions(ca_certificates=("proxy.crt",))
+    lines = render_dockerfile(config(project, apt_packages=["libgomp1"]), [], build).splitlines()
+    copy = lines.index(f"COPY ca-certificates {CA_DIR}")
+    assert copy < next(i for i, x in enumerate(lines) if x.startswith("RUN apt-get"))
+    assert "update-ca-certificates" in lines[copy + 1]
+    assert any(f"PIP_CERT={CA_BUNDLE}" in line for line in lines[copy + 1 : copy + 4])
+    assert "ca-certificates" not in render_dockerfile(config(project), [])
+
+
+def test_base_image_pinned_by_digest(project: Project) -> None:
+    assert base_image(config(project), DIGEST) == f"python:3.11-slim@{DIGEST}"
+    pinned = config(project, base_image="registry.local/py:3.12@sha256:" + "0" * 64)
+    assert base_image(pinned, DIGEST) == f"registry.local/py:3.12@{DIGEST}"
+    text = render_dockerfile(config(project), [], BuildOptions(base_image_digest=DIGEST))
+    assert f"FROM python:3.11-slim@{DIGEST}" in text.splitlines()

@@ -207,3 +207,41 @@ def test_an_unwritable_build_dir_is_a_config_error(
     with pytest.raises(ConfigError, match=r"build_dir: cannot write .*: Not a directory"):
         pulumi_mocks.run(image_program(project, build_dir=str(blocked)))
     assert pulumi_mocks.mocks.registrations == []
+
+
+def test_ca_certificate_and_digest_problems_name_their_field(project: Project) -> None:
+    good = project.root / "a" / "proxy.pem"
+    good.parent.mkdir()
+    good.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    twin = project.root / "proxy.crt"
+    twin.write_text(good.read_text())
+    junk = project.root / "junk.crt"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_scoring_image(
+            "toy",
+            project.image_args(
+                ca_certificates=[
+                    str(good),
+                    str(project.root / "missing.crt"),
+                    str(junk),
+                    str(twin),
+                ],
+                base_image="python:3.12-slim@sha256:" + "0" * 64,
+                base_image_digest="sha256:" + "1" * 64,
+            ),
+        )
+    text = str(caught.value)
+    assert set(caught.value.fields) == {
+        "ca_certificates[1]",
+        "ca_certificates[2]",
+        "ca_certificates[3]",
+        "base_image_digest",
+    }
+    assert "No such file or directory" in text
+    assert "holds no PEM certificate" in text
+    assert "same file name 'proxy.crt' as ca_certificates[0]" in text
+    with pytest.raises(ConfigError, match="base_image_digest"):
+        parse_scoring_image("toy", project.image_args(base_image_digest="latest"))
+    spec = parse_scoring_image("toy", project.image_args(ca_certificates=[str(good)]))
+    assert spec.ca_certificates == (good,)

@@ -26,7 +26,6 @@ from mlws.components.inference_config import InferenceConfig, Model
 from mlws.runtime.settings import env_var_name
 from scoring_project import Project, make_project
 
-
 DIGEST = "sha256:" + "ab" * 32
 
 

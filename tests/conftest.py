@@ -1,4 +1,4 @@
-"""Shared fixtures: the one Pulumi-mocks fixture (STYLE #6)."""
+"""Shared fixtures: the one Pulumi-mocks fixture (STYLE #6) and the Docker engine."""
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from docker_support import DockerEngine
+
     from mlws.mocks import MockHarness
 
 
@@ -26,3 +28,15 @@ def pulumi_mocks() -> Iterator["MockHarness"]:
         yield harness
     finally:
         harness.close()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> "DockerEngine":
+    """A Docker engine that answers (``scripts/docker-engine`` provides it where it can, once per
+    session); the test skips with the script's reason where none can be had."""
+    from docker_support import provide_engine
+
+    engine = provide_engine()
+    if isinstance(engine, str):
+        pytest.skip(engine)
+    return engine

@@ -1,15 +1,15 @@
 """ScoringImage under Pulumi mocks: graph, tag = content hash, push by digest, secrets, diffs."""
 
 import json
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
+from docker_support import DockerEngine, require_base_image
 from mlws.components.build_context import plan_context, write_context
+from mlws.components.dockerfile import base_image
 from mlws.components.errors import ConfigError
 from mlws.components.inference_config import EnvironmentArgs, InferenceConfigArgs
 from mlws.components.scoring_image import ScoringImage, ScoringImageArgs, parse_scoring_image
@@ -129,17 +129,10 @@ def test_args_schema_repeats_the_inference_config_fields() -> None:
     assert inputs["pipPackages"].plain is True  # known at preview, validated there
 
 
-def _docker_ready() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    return subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0
-
-
 @pytest.mark.needs_docker
 @pytest.mark.slow
-@pytest.mark.skipif(not _docker_ready(), reason="needs a reachable Docker engine (docker info)")
-def test_docker_builds_the_local_example_image(tmp_path: Path) -> None:
+@pytest.mark.timeout(1800)
+def test_docker_builds_the_local_example_image(docker_engine: DockerEngine, tmp_path: Path) -> None:
     example = REPO_ROOT / "examples" / "local-sklearn"
     spec = parse_scoring_image(
         "local-sklearn",
@@ -151,29 +144,23 @@ def test_docker_builds_the_local_example_image(tmp_path: Path) -> None:
             "build_dir": str(tmp_path / "context"),
         },
     )
+    reason = require_base_image(docker_engine, base_image(spec.inference_config))
+    if reason:
+        pytest.skip(reason)
     context = plan_context(spec.inference_config, spec.models)
     write_context(context, spec.build_dir)
     tag = f"mlws-test/local-sklearn:{context.tag}"
-    subprocess.run(["docker", "build", "-t", tag, str(spec.build_dir)], check=True)
-    try:
-        done = subprocess.run(
-            [
-                "docker",
-                "run",
-                "--rm",
-                "--entrypoint",
-                "python3",
-                tag,
-                "-c",
-                "import mlws.runtime, os; print(os.environ['AZUREML_MODEL_DIR'])",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        assert done.stdout.strip() == "/var/azureml-app/azureml-models/diabetes/1"
-    finally:
-        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+    docker_engine.run("build", "-t", tag, str(spec.build_dir), timeout=1500)
+    done = docker_engine.run(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python3",
+        tag,
+        "-c",
+        "import mlws.runtime, os; print(os.environ['AZUREML_MODEL_DIR'])",
+    )
+    assert done.stdout.strip() == "/var/azureml-app/azureml-models/diabetes/1"
 
 
 def test_schema_of_the_three_components() -> None:

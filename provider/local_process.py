@@ -1,10 +1,10 @@
 """Background ``mlws serve`` processes: start detached, recognise, stop. No Pulumi here.
 
-A process is recorded by its pid *and* its start time (``/proc/<pid>/stat`` field 22, clock ticks
-since boot), so a later run of the plugin never mistakes a new process that reused the pid for the
-service it started. Processes run in their own session (``start_new_session``), so they outlive
-the plugin process and a stop signals the whole group (the server's worker processes included).
-Linux-only where it reads ``/proc``; elsewhere the start-time check is skipped.
+A process is recorded by its pid *and* its start time (clock ticks since boot, as
+``/proc/<pid>/stat`` field 22 has it), so a later run of the plugin never mistakes a new process
+that reused the pid for the service it started. Processes run in their own session
+(``start_new_session``), so they outlive the plugin process and a stop signals the whole group (the
+server's worker processes included). Start times, states and process groups are read with psutil.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 HASH_EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".mlws", ".ipynb_checkpoints", ".venv"})
 """Folders left out of content hashes (caches and tool state, not what is served)."""
@@ -38,39 +40,40 @@ class ProcessRecord:
     pid: int
     """Process id (also its process group and session id)."""
     start_ticks: int | None
-    """Start time in clock ticks since boot (``/proc``), None where unavailable."""
+    """Start time in clock ticks since boot, None where unavailable."""
 
 
 def process_start_ticks(pid: int) -> int | None:
-    """The process's start time from ``/proc/<pid>/stat``, or None if unknown or gone."""
+    """The process's start time in clock ticks since boot, or None if unknown or gone."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        created = psutil.Process(pid).create_time()
+        booted = psutil.boot_time()
+    except (psutil.Error, OSError):
         return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    try:
-        return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
-    except (IndexError, ValueError):
-        return None
+    return round((created - booted) * os.sysconf("SC_CLK_TCK"))
 
 
-def _state(stat_path: Path) -> str | None:
+def _status(pid: int) -> str | None:
     try:
-        stat = stat_path.read_text()
-    except OSError:
+        return str(psutil.Process(pid).status())
+    except psutil.ZombieProcess:
+        return str(psutil.STATUS_ZOMBIE)
+    except psutil.Error:
         return None
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[0] if fields else None
 
 
 def _is_zombie(pid: int) -> bool:
     """Exited, only its exit status left. A multi-threaded process whose main thread is already
     a zombie while other threads still exit is *not* one yet: those threads still hold its files
     (the listening socket), so it counts as running until every thread is gone."""
-    if _state(Path(f"/proc/{pid}/stat")) != "Z":
+    if _status(pid) != psutil.STATUS_ZOMBIE:
         return False
-    tasks = Path(f"/proc/{pid}/task").glob("*/stat")
-    return all(_state(task) in ("Z", "X", None) for task in tasks)
+    try:
+        threads = psutil.Process(pid).threads()
+    except psutil.Error:
+        return True
+    gone = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD, None)
+    return all(_status(thread.id) in gone for thread in threads)
 
 
 def is_alive(record: ProcessRecord) -> bool:
@@ -90,7 +93,7 @@ def is_alive(record: ProcessRecord) -> bool:
         pass  # exists, owned by someone else: the start-time check decides
     if _is_zombie(record.pid):
         return False
-    if record.start_ticks is not None and Path("/proc").is_dir():
+    if record.start_ticks is not None:
         return process_start_ticks(record.pid) == record.start_ticks
     return True
 
@@ -209,22 +212,12 @@ def group_alive(pgid: int) -> bool:
     """Whether a live (not zombie) process of group ``pgid`` is left: a dead leader's workers
     may linger and hold the port. Zombies do not count: they hold nothing, and whether they are
     reaped depends on the machine's init."""
-    proc = Path("/proc")
-    if not proc.is_dir():
+    for process in psutil.process_iter():
         try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[-1].split()
-        except OSError:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (psutil.Error, OSError):
             continue  # exited while we looked
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
     return False
 
 

@@ -26,6 +26,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -38,7 +39,7 @@ from mlws.runtime.entry_script import (
     ScoreRequest,
     ScoreResult,
 )
-from mlws.runtime.settings import RuntimeSettings
+from mlws.runtime.settings import RuntimeSettings, unset_variable_hint
 
 logger = logging.getLogger("mlws.runtime")
 
@@ -47,8 +48,35 @@ _module_counter = itertools.count()
 _ALL_VERSIONS = frozenset({"2.0", "3.0", "3.1"})
 
 
-def _script_traceback(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(exc))
+def _describe(exc: BaseException, folder: Path) -> str:
+    """What went wrong and on which line of the script (a file under ``folder``); an unset
+    runtime variable (``os.environ["AZUREML_MODEL_DIR"]`` without a model folder) says what
+    sets it."""
+    cause = f"{type(exc).__name__}: {exc}"
+    name = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+    if isinstance(name, str) and name not in os.environ:
+        hint = unset_variable_hint(name)
+        if hint is not None:
+            cause = f"KeyError: {hint}"
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if Path(frame.filename).resolve().is_relative_to(folder)
+    ]
+    if not frames:
+        return cause
+    where = Path(frames[-1].filename).resolve().relative_to(folder)
+    return f"{cause} (at {where}:{frames[-1].lineno})"
+
+
+def _script_traceback(exc: BaseException, folder: Path) -> str:
+    """The traceback from the script's first frame on (the runtime's own frames dropped)."""
+    tb = exc.__traceback__
+    while tb is not None and not Path(tb.tb_frame.f_code.co_filename).resolve().is_relative_to(
+        folder
+    ):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
 
 
 def _is_schema_decorated(func: Callable[..., Any]) -> bool:
@@ -89,6 +117,9 @@ class PythonEntryScript(EntryScript):
     def __init__(self, settings: RuntimeSettings) -> None:
         super().__init__(settings)
         self.path = settings.entry_script_path
+        source = settings.source_directory.resolve()
+        #: Where the script and its helpers live: failures are located by their lines here.
+        self._folder = source if self.path.resolve().is_relative_to(source) else self.path.parent
         self.module: ModuleType | None = None
         self._predict: Callable[..., Any] | None = None
         self._call: Callable[[ScoreRequest], Any] | None = None
@@ -114,8 +145,8 @@ class PythonEntryScript(EntryScript):
             returned = init()
         except BaseException as exc:
             raise EntryScriptError(
-                f"init() of {self.path} failed: {type(exc).__name__}: {exc}",
-                detail=_script_traceback(exc),
+                f"init() of {self.path} failed: {_describe(exc, self._folder)}",
+                detail=_script_traceback(exc, self._folder),
             ) from exc
         if not callable(user_run):
             if not callable(returned):
@@ -154,8 +185,8 @@ class PythonEntryScript(EntryScript):
         except BaseException as exc:
             sys.modules.pop(name, None)
             raise EntryScriptError(
-                f"importing {self.path} failed: {type(exc).__name__}: {exc}",
-                detail=_script_traceback(exc),
+                f"importing {self.path} failed: {_describe(exc, self._folder)}",
+                detail=_script_traceback(exc, self._folder),
             ) from exc
         return module
 

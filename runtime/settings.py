@@ -36,6 +36,15 @@ def env_var_name(field: str) -> str:
     return AZUREML_ENV_NAMES.get(field, ENV_PREFIX + field.upper())
 
 
+def unset_variable_hint(name: str) -> str | None:
+    """For a runtime setting's variable, what sets it: ``AZUREML_MODEL_DIR is not set (mlws serve
+    --model-dir sets it)``; None for any other name."""
+    for field in RuntimeSettings.model_fields:
+        if env_var_name(field) == name:
+            return f"{name} is not set (mlws serve --{field.replace('_', '-')} sets it)"
+    return None
+
+
 class RuntimeSettings(BaseSettings):
     """How one scoring server runs: what it serves, who may call it, and its limits."""
 

@@ -353,15 +353,13 @@ class ScoringApp:
         )
 
     def _report_failure(self, error: EntryScriptError) -> None:
+        """Log the failure once: one line saying what failed where, the traceback beside it."""
         self.init_error = error
         logger.error(
             "the entry script failed to start: %s",
             error.message,
             extra={"fields": {"traceback": error.detail}} if error.detail else None,
         )
-        print(f"mlws: {error.message}", file=sys.stderr)
-        if error.detail:
-            print(error.detail.rstrip(), file=sys.stderr)
         sys.stderr.flush()
 
     async def _flush_metrics(self) -> None:

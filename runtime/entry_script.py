@@ -18,7 +18,7 @@ class EntryScriptError(Exception):
     """The entry script could not be loaded or its ``init()`` failed; the message says why.
 
     ``detail`` holds the script's own traceback (or an R error message) when there is one; the
-    server logs it and prints it on start-up failure.
+    server logs it beside the message on start-up failure.
     """
 
     def __init__(self, message: str, detail: str = "") -> None:

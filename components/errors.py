@@ -108,9 +108,15 @@ class ConfigError(ValueError):
         return tuple(problem.field for problem in self.problems)
 
     def __str__(self) -> str:
+        return "\n".join([self._head(), *(f"  - {problem}" for problem in self.problems)])
+
+    def one_line(self) -> str:
+        """Every problem on one line: ``invalid X: 2 problems: a: ...; b: ...``."""
+        return f"{self._head()}: {'; '.join(str(problem) for problem in self.problems)}"
+
+    def _head(self) -> str:
         count = len(self.problems)
-        head = f"invalid {self.subject}: {count} problem{'s' if count != 1 else ''}"
-        return "\n".join([head, *(f"  - {problem}" for problem in self.problems)])
+        return f"invalid {self.subject}: {count} problem{'s' if count != 1 else ''}"
 
     @classmethod
     def from_validation_error(

@@ -34,6 +34,7 @@ from pulumi.runtime import settings as pulumi_settings
 from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
+from mlws.components import errors as component_errors
 from mlws.render.errors import ProgramError
 from mlws.render.model import Render
 from mlws.render.monitor import Recording, RecordingMonitor
@@ -229,6 +230,10 @@ def _describe(exc: BaseException, entry: Path) -> str:
         text = message or kind
     folder = str(entry.parent.resolve())
     libraries = _library_dirs()
+    if isinstance(exc, component_errors.ConfigError):
+        # every problem, shown where the program made the component (not inside the components)
+        text = exc.one_line()
+        libraries = (*libraries, str(Path(component_errors.__file__).resolve().parent) + os.sep)
     raised: str | None = None
     program: str | None = None
     for frame in traceback.extract_tb(exc.__traceback__):

@@ -175,9 +175,28 @@ def project_name(stack_dir: Path) -> str:
     raise ServiceError(f"no Pulumi.yaml in {str(stack_dir)!r}: pass --stack-dir PROJECT_FOLDER")
 
 
+def stack_files(folder: Path) -> list[Path]:
+    """The ``Pulumi.<stack>.yaml`` (or ``.yml``) files in ``folder``, sorted."""
+    return sorted(p for p in folder.glob("Pulumi.*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+def stack_names(folder: Path) -> list[str]:
+    """The stacks whose config files ``folder`` holds (``Pulumi.dev.yaml`` is ``dev``)."""
+    return [p.name.removeprefix("Pulumi.").rsplit(".", 1)[0] for p in stack_files(folder)]
+
+
+def unknown_stack_message(folder: Path, stack: str) -> str | None:
+    """Why ``stack`` is not one of ``folder``'s stacks, listing them; None when it is one, or
+    when the folder has no stack file at all (a project before its first ``pulumi config set``)."""
+    names = stack_names(folder)
+    if not names or stack in names:
+        return None
+    return f"no Pulumi.{stack}.yaml in {str(folder)!r} (stacks here: {', '.join(names)})"
+
+
 def stack_file(stack_dir: Path, stack: str | None) -> Path:
     """The ``Pulumi.<stack>.yaml`` to edit. ``stack`` may be ``ORG/PROJECT/STACK``; without it,
-    the folder's only stack file."""
+    the folder's only stack file. A stack other than the folder's is refused, listing them."""
     if not stack_dir.is_dir():
         raise ServiceError(f"--stack-dir {str(stack_dir)!r} is not a directory")
     if stack:
@@ -186,8 +205,11 @@ def stack_file(stack_dir: Path, stack: str | None) -> Path:
             path = stack_dir / f"Pulumi.{name}{suffix}"
             if path.is_file():
                 return path
+        unknown = unknown_stack_message(stack_dir, name)
+        if unknown is not None:
+            raise ServiceError(unknown)
         return stack_dir / f"Pulumi.{name}.yaml"
-    found = sorted(p for p in stack_dir.glob("Pulumi.*.y*ml") if p.suffix in (".yaml", ".yml"))
+    found = stack_files(stack_dir)
     if len(found) == 1:
         return found[0]
     if not found:

@@ -12,11 +12,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import SecretStr
-from typer.core import TyperCommand
 
 from mlws.service import (
     ServiceError,
@@ -95,26 +94,6 @@ IssuerOpt = Annotated[
     str | None,
     typer.Option("--issuer", help="Token `iss` claim the service expects.", show_default=False),
 ]
-
-
-#: click's ``UsageError`` (typer vendors click; reach it through a public subclass).
-_USAGE_ERROR: type[Exception] = next(
-    cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "UsageError"
-)
-
-
-class OneLineErrors(TyperCommand):
-    """A command whose usage errors (unknown or missing options, bad values) are one
-    ``error:`` line on stderr, exit code 2, instead of a usage box."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except _USAGE_ERROR as exc:
-            formatter = getattr(exc, "format_message", None)
-            message = str(formatter()) if callable(formatter) else str(exc)
-            typer.echo(f"{ctx.command_path}: error: {one_line(message)} (see --help)", err=True)
-            raise typer.Exit(2) from None
 
 
 class CliError(Exception):

@@ -15,7 +15,6 @@ from mlws.cli._service import (
     CwdOpt,
     IssuerOpt,
     KeyOpt,
-    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -27,6 +26,7 @@ from mlws.cli._service import (
     one_line,
     resolve_service,
 )
+from mlws.service import ServiceOutputs
 
 
 def _request_body(
@@ -69,6 +69,27 @@ def _request_body(
     except ValueError as exc:
         fail(f"the request body from {source} is not valid JSON: {exc}")
     return raw
+
+
+def _logs_hint(
+    svc: ServiceOutputs, service: str | None, stack: str | None, outputs: Path | None
+) -> str:
+    """Where the service's side of a 5xx is: the same naming for ``mlws logs`` when it can tell
+    where the logs are, else what ``mlws logs`` needs to find them."""
+    from mlws.logsources import infer_kind
+
+    if infer_kind(svc) is None:
+        return (
+            "the service's log says why (`mlws logs` finds it from --stack or --outputs, or "
+            "--log-file / --container / --container-group / --selector)"
+        )
+    if stack is not None:
+        named = f"--stack {stack}"
+    elif outputs is not None:
+        named = f"--outputs {outputs}"
+    else:
+        named = str(service)
+    return f"`mlws logs {named}` shows the service's side"
 
 
 def invoke(
@@ -179,7 +200,7 @@ def invoke(
                     "with --stack/--outputs so its keys are used)"
                 )
             elif response.status_code >= 500:
-                message += "; `mlws logs SERVICE` shows the service's side"
+                message += "; " + _logs_hint(svc, service, stack, outputs)
             fail(f"HTTP {response.status_code} {response.reason_phrase}: {message}")
         sys.stdout.write(response.text)
         if not response.text.endswith("\n"):
@@ -189,4 +210,4 @@ def invoke(
 
 def register(app: typer.Typer) -> None:
     """Add ``mlws invoke`` to ``app``."""
-    app.command("invoke", cls=OneLineErrors)(invoke)
+    app.command("invoke")(invoke)

@@ -17,7 +17,6 @@ from typer.core import TyperGroup
 
 from mlws.cli._service import (
     CwdOpt,
-    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -41,6 +40,7 @@ keys_app = typer.Typer(
     cls=_DefaultShowGroup,
     help="Show a service's keys, or rotate one (`mlws keys SERVICE`, `mlws keys rotate`).",
     no_args_is_help=False,
+    rich_markup_mode=None,
 )
 
 
@@ -50,7 +50,7 @@ def _masked(value: str | None, show: bool) -> str | None:
     return value if show else f"(hidden, {len(value)} characters; --show reveals it)"
 
 
-@keys_app.command("show", cls=OneLineErrors)
+@keys_app.command("show")
 def show(
     service: ServiceArg = None,
     stack: StackOpt = None,
@@ -71,6 +71,11 @@ def show(
             for name in ("primary_key", "secondary_key"):
                 if svc.is_hidden(name):
                     raise svc.secret_missing(name, "")
+            if service is not None and service.startswith(("http://", "https://")):
+                fail(
+                    "a URL does not say what a service's keys are: they are stack outputs, "
+                    "so name the service with --stack STACK or --outputs FILE"
+                )
             fail(
                 f"no keys for this service (auth mode {svc.effective_auth_mode!r}): "
                 "key auth exports primary_key and secondary_key"
@@ -89,7 +94,7 @@ def show(
             typer.echo(f"{name:<14} {value if value is not None else '(not set)'}")
 
 
-@keys_app.command("rotate", cls=OneLineErrors)
+@keys_app.command("rotate")
 def rotate(
     key: Annotated[
         str,

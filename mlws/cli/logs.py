@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from mlws.cli._service import (
     CwdOpt,
-    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -171,4 +170,4 @@ def logs(
 
 def register(app: typer.Typer) -> None:
     """Add ``mlws logs`` to ``app``."""
-    app.command("logs", cls=OneLineErrors)(logs)
+    app.command("logs")(logs)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class Format(enum.StrEnum):
-    """Output formats: ``text`` is for diffs (a render in ``text`` is its Markdown)."""
+    """Output formats: ``text`` is for diffs only."""
 
     markdown = "markdown"
     json = "json"
@@ -61,10 +61,15 @@ def _render(program_dir: Path, stack: str, config: list[str], fmt: Format) -> st
     from mlws.render import RenderError, render_program
     from mlws.render.formats import render_json, render_markdown
     from mlws.render.project import load_project, parse_overrides, stack_config_path
+    from mlws.stack_config import unknown_stack_message
 
     try:
         overrides = parse_overrides(config)
-        stack_file = stack_config_path(load_project(program_dir), stack)
+        project = load_project(program_dir)
+        unknown = unknown_stack_message(project.root, stack)
+        if unknown is not None:
+            raise _fail(unknown)
+        stack_file = stack_config_path(project, stack)
         render = render_program(program_dir, stack=stack, overrides=overrides)
     except RenderError as exc:
         raise _fail(str(exc)) from None
@@ -129,7 +134,7 @@ def render(
         raise _fail("missing PROGRAM_DIR (or --diff OLD.json NEW.json)")
     else:
         if fmt is Format.text:
-            fmt = Format.markdown
+            raise _fail("--format text is for --diff; a render is markdown or json")
         text = _render(program_dir, stack, config or [], fmt or Format.markdown)
     if output is not None:
         try:

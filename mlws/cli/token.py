@@ -16,7 +16,6 @@ from mlws.cli._service import (
     AudienceOpt,
     CwdOpt,
     IssuerOpt,
-    OneLineErrors,
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
@@ -87,4 +86,4 @@ def token(
 
 def register(app: typer.Typer) -> None:
     """Add ``mlws token`` to ``app``."""
-    app.command("token", cls=OneLineErrors)(token)
+    app.command("token")(token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,15 @@ def test_error_is_one_line(args: list[str], fragments: list[str], files: dict[st
         ["logs", "--tail", "many"],
         ["token", "--ttl"],
         ["invoke", "a", "-", "extra"],
+        ["--bogus"],
+        ["nosuchcommand"],
+        ["render", "--diff", "one.json"],
+        ["render", ".", "--bogus"],
+        ["render", "--format", "yaml", "."],
+        ["serve", "--port", "eighty"],
+        ["serve", "--auth", "basic"],
+        ["keys", "rotate", "--key", "primary", "--bogus"],
+        ["keys", "show", "--bogus"],
     ],
 )
 def test_usage_errors_are_one_line_too(args: list[str]) -> None:
@@ -101,9 +111,24 @@ def test_usage_errors_are_one_line_too(args: list[str]) -> None:
     assert result.exit_code == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("mlws ")
-    assert ": error: " in lines[0]
-    assert "--help" in lines[0]
+    assert re.match(r"mlws( [a-z]+)*: error: ", lines[0]), lines[0]
+    assert lines[0].endswith("(see --help)")
+    assert not set(result.stderr) & set("╭╰│─"), result.stderr  # no boxed panel
+
+
+def test_the_command_path_names_the_sub_command() -> None:
+    result = run_cli("keys", "rotate", "--bogus")
+    assert result.stderr.startswith("mlws keys rotate: error: No such option: --bogus")
+    result = run_cli("render", "--diff", "one.json")
+    assert result.stderr.startswith("mlws render: error: Option '--diff' requires 2 arguments")
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"mlws {version('mlws')}\n"
 
 
 def test_an_unexpected_failure_is_still_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,3 +33,16 @@ def test_help_renders(path: list[str]) -> None:
 def test_every_command_module_is_reachable() -> None:
     names = {path[0] for path in _command_paths() if path}
     assert {"serve", "render", "invoke", "keys", "token", "logs"} <= names
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "mlws")
+def test_help_at_80_columns_shows_every_option_whole(path: list[str]) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0, result.output
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    flags = {opt for param in command.params for opt in param.opts if opt.startswith("-")}
+    words = set(result.output.replace(",", " ").split())
+    assert flags <= words, sorted(flags - words)
+    assert max(len(line) for line in result.output.splitlines()) <= 80

@@ -159,7 +159,19 @@ def test_records_send_the_rows_as_jsonlite_would(open_service: Served, tmp_path:
 def test_a_script_error_exits_1_with_the_servers_message(open_service: Served) -> None:
     bad = [dict(SEED_ROW, ageOFocc="old")]
     result = run_cli("invoke", open_service.url, "--data", json.dumps(bad))
-    assert_one_line_error(result, "HTTP 500")
+    line = assert_one_line_error(result, "HTTP 500")
+    # A URL says nothing of where the logs are: no `mlws logs SERVICE` that would then fail.
+    assert "mlws logs SERVICE" not in line
+    assert "finds it from --stack or --outputs, or --log-file" in line
+
+
+def test_a_5xx_names_the_logs_command_that_finds_them(open_service: Served, tmp_path: Path) -> None:
+    outputs = open_service.outputs_file(tmp_path)
+    bad = json.dumps([dict(SEED_ROW, ageOFocc="old")])
+    line = assert_one_line_error(run_cli("invoke", "--outputs", str(outputs), "-d", bad))
+    assert line.endswith(f"; `mlws logs --outputs {outputs}` shows the service's side")
+    logs = run_cli("logs", "--outputs", str(outputs), "--tail", "5")
+    assert logs.exit_code == 0, logs.stderr
 
 
 def test_verbose_prints_status_and_request_id(open_service: Served) -> None:

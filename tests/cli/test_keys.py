@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import assert_one_line_error, run_cli
+from cli_helpers import Served, assert_one_line_error, run_cli
 
 from mlws.service import PRIMARY_KEY_ROTATION, SECONDARY_KEY_ROTATION, ServiceError
 from mlws.stack_config import bump_config_value, next_trigger, project_name, stack_file
@@ -85,6 +85,23 @@ def test_rotate_creates_the_stack_file_for_a_named_stack(tmp_path: Path) -> None
     )
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "Pulumi.qa.yaml").read_text() == 'config:\n  svc:primaryKeyRotation: "1"\n'
+
+
+def test_rotate_refuses_a_stack_the_folder_does_not_have(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: svc\n")
+    for stack in ("dev", "prod"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    result = run_cli(
+        "keys", "rotate", "--key", "primary", "--stack-dir", str(tmp_path), "--stack", "staging"
+    )
+    assert_one_line_error(result, "no Pulumi.staging.yaml", "(stacks here: dev, prod)")
+    assert not (tmp_path / "Pulumi.staging.yaml").exists()
+
+
+def test_keys_of_a_url_ask_for_the_stack_not_claim_no_auth(key_service: Served) -> None:
+    line = assert_one_line_error(run_cli("keys", key_service.url))
+    assert "auth mode 'none'" not in line
+    assert "name the service with --stack STACK or --outputs FILE" in line
 
 
 def test_rotate_keeps_crlf_line_endings(tmp_path: Path) -> None:

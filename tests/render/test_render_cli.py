@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from render_programs import write_program
+from render_programs import KEYS_PROGRAM, write_program
 from typer.testing import CliRunner
 
 from mlws.cli.main import app
@@ -110,9 +110,11 @@ def test_diff_errors(tmp_path: Path, keys_program: Path) -> None:
     assert "not both" in _error(str(keys_program), "--diff", str(other), str(other))
 
 
-def test_unknown_stack_is_noted_on_stderr(keys_program: Path) -> None:
+def test_a_folder_without_stack_files_is_noted_on_stderr(tmp_path: Path) -> None:
+    pytest.importorskip("pulumi_random", reason="needs mlws[infra]")
+    program = write_program(tmp_path / "keysapp", KEYS_PROGRAM)
     result = runner.invoke(
-        app, ["render", str(keys_program), "--stack", "prdo", "-c", "cpu_cores=1", "-c", "token=t"]
+        app, ["render", str(program), "--stack", "prdo", "-c", "cpu_cores=1", "-c", "token=t"]
     )
     assert result.exit_code == 0, result.output
     assert "note: no " in result.stderr

@@ -48,7 +48,9 @@ def unset_variable_hint(name: str) -> str | None:
 class RuntimeSettings(BaseSettings):
     """How one scoring server runs: what it serves, who may call it, and its limits."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, use_attribute_docstrings=True
+    )
 
     entry_script: Path = Field(
         default=Path("score.py"),

@@ -1,41 +1,30 @@
 """``mlws serve``: serve an entry script and its model folder locally (no Docker, no cloud).
 
 Every flag has an ``MLWS_*`` (or Azure ML) environment variable of the same meaning; a flag given on
-the command line wins over the variable. Bad input prints one ``mlws serve: error: ...`` line and
-exits 2.
+the command line wins over the variable. The flags are generated from
+:class:`mlws.runtime.settings.RuntimeSettings` (one per setting, its help from the setting's
+docstring), so a new setting is a new flag; only the source, entry script and model options are
+written here, because the command checks and lays them out before the settings see them. Bad input
+prints one ``mlws serve: error: ...`` line and exits 2.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import tempfile
-from enum import StrEnum
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
 
 _MODEL_SPEC = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*):(?P<version>[A-Za-z0-9._-]+)=(?P<path>.+)$"
 )
-
-
-class AuthChoice(StrEnum):
-    """Auth modes of the runtime."""
-
-    none = "none"
-    key = "key"
-    token = "token"  # noqa: S105 - a mode name, not a secret
-
-
-class LogLevel(StrEnum):
-    """Log levels of the runtime."""
-
-    debug = "debug"
-    info = "info"
-    warning = "warning"
-    error = "error"
 
 
 class UsageError(Exception):
@@ -133,56 +122,7 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    host: Annotated[
-        str | None, typer.Option(help="Interface to listen on (MLWS_HOST; default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="TCP port (MLWS_PORT; default 8890).", show_default=False)
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Worker processes (MLWS_WORKERS; default 1).")
-    ] = None,
-    auth: Annotated[
-        AuthChoice | None,
-        typer.Option(help="none, key or token (MLWS_AUTH_MODE; default none)."),
-    ] = None,
-    primary_key: Annotated[
-        str | None,
-        typer.Option(help="Primary key for --auth key (MLWS_PRIMARY_KEY; prefer the variable)."),
-    ] = None,
-    secondary_key: Annotated[
-        str | None, typer.Option(help="Secondary key for --auth key (MLWS_SECONDARY_KEY).")
-    ] = None,
-    token_secret: Annotated[
-        str | None, typer.Option(help="HS256 secret for --auth token (MLWS_TOKEN_SECRET).")
-    ] = None,
-    token_jwks_url: Annotated[
-        str | None,
-        typer.Option(help="JWKS or OIDC discovery URL for --auth token (MLWS_TOKEN_JWKS_URL)."),
-    ] = None,
-    token_audience: Annotated[
-        str | None, typer.Option(help="Required token audience (MLWS_TOKEN_AUDIENCE).")
-    ] = None,
-    token_issuer: Annotated[
-        str | None, typer.Option(help="Required token issuer (MLWS_TOKEN_ISSUER).")
-    ] = None,
-    scoring_timeout_ms: Annotated[
-        int | None, typer.Option(help="Scoring timeout, 504 after (MLWS_SCORING_TIMEOUT_MS).")
-    ] = None,
-    max_concurrent_requests: Annotated[
-        int | None,
-        typer.Option(help="Requests scored at once per worker (MLWS_MAX_CONCURRENT_REQUESTS)."),
-    ] = None,
-    max_request_wait_ms: Annotated[
-        int | None,
-        typer.Option(help="Queue wait for a scoring slot before 503 (MLWS_MAX_REQUEST_WAIT_MS)."),
-    ] = None,
-    max_request_bytes: Annotated[
-        int | None, typer.Option(help="Largest request body, 413 above (MLWS_MAX_REQUEST_BYTES).")
-    ] = None,
-    log_level: Annotated[
-        LogLevel | None, typer.Option(help="Log level (MLWS_LOG_LEVEL; default info).")
-    ] = None,
+    **flags: Any,
 ) -> None:
     """Serve an entry script and model folder on http://HOST:PORT (POST /score)."""
     from pydantic import ValidationError
@@ -191,23 +131,6 @@ def serve(
     from mlws.runtime.server import settings_error_message
     from mlws.runtime.settings import RuntimeSettings
 
-    flags: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "workers": workers,
-        "auth_mode": auth.value if auth else None,
-        "primary_key": primary_key,
-        "secondary_key": secondary_key,
-        "token_secret": token_secret,
-        "token_jwks_url": token_jwks_url,
-        "token_audience": token_audience,
-        "token_issuer": token_issuer,
-        "scoring_timeout_ms": scoring_timeout_ms,
-        "max_concurrent_requests": max_concurrent_requests,
-        "max_request_wait_ms": max_request_wait_ms,
-        "max_request_bytes": max_request_bytes,
-        "log_level": log_level.value if log_level else None,
-    }
     with tempfile.TemporaryDirectory(prefix="mlws-models-") as layout:
         try:
             if model and model_dir is not None:
@@ -234,6 +157,59 @@ def serve(
         raise typer.Exit(code)
 
 
+HAND_WRITTEN = ("entry_script", "source_directory", "model_dir")
+"""Settings whose options are written out above (checked and resolved before the settings)."""
+
+FLAG_NAMES = {"auth_mode": "--auth"}
+"""Flags named otherwise than ``--<setting-name>``."""
+
+
+def _help(name: str, info: FieldInfo) -> str:
+    from mlws.runtime.settings import env_var_name
+
+    text = " ".join((info.description or name).split()).replace("``", "")
+    first = re.split(r"(?<=[a-z0-9)])\.\s+(?=[A-Z])", text)[0].rstrip(".")
+    default = info.get_default(call_default_factory=True)
+    shown = "" if default is None else f"; default {default}"
+    return f"{first} ({env_var_name(name)}{shown})."
+
+
+def _option(name: str, info: FieldInfo) -> inspect.Parameter:
+    """The ``mlws serve`` option for one runtime setting."""
+    kind: Any = info.annotation
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    if typing.get_origin(kind) in (typing.Union, __import__("types").UnionType):
+        kind = args[0]
+    if kind is SecretStr:
+        kind = str
+    flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+    decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+    option = typer.Option(*decls, help=_help(name, info), show_default=False)
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[kind | None, option],
+    )
+
+
+def _serve_signature() -> inspect.Signature:
+    from mlws.runtime.settings import RuntimeSettings
+
+    written = [
+        p
+        for p in inspect.signature(serve, eval_str=True).parameters.values()
+        if p.kind != p.VAR_KEYWORD
+    ]
+    generated = [
+        _option(name, info)
+        for name, info in RuntimeSettings.model_fields.items()
+        if name not in HAND_WRITTEN
+    ]
+    return inspect.Signature([*written, *generated], return_annotation=None)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``mlws serve`` to ``app``."""
+    """Add ``mlws serve`` to ``app``, with one option per runtime setting."""
+    serve.__signature__ = _serve_signature()  # type: ignore[attr-defined]
     app.command("serve")(serve)

@@ -138,3 +138,23 @@ def test_layout_links_point_at_the_models(tmp_path: Path) -> None:
     (tmp_path / "weights" / "w.bin").write_text("w")
     root = build_model_layout([f"net:4={tmp_path / 'weights'}"], tmp_path / "layout")
     assert (root / "net" / "4" / "w.bin").read_text() == "w"
+
+
+def test_every_runtime_setting_is_an_option_of_serve() -> None:
+    import typer.main
+
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    assert set(RuntimeSettings.model_fields) <= {p.name for p in serve.params}
+    helps = {p.name: getattr(p, "help", "") or "" for p in serve.params}
+    assert "MLWS_BATCH_MAX_SIZE" in helps["batch_max_size"]
+    assert "default 60000" in helps["scoring_timeout_ms"]
+
+
+def test_generated_options_reach_the_settings(
+    tmp_path: Path, served: list[RuntimeSettings]
+) -> None:
+    write_script(tmp_path, "echo")
+    args = ["serve", str(tmp_path), "--batch-max-size", "8", "--no-strict-json", "--r-workers", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (served[0].batch_max_size, served[0].strict_json, served[0].r_workers) == (8, False, 2)

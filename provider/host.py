@@ -26,8 +26,14 @@ import grpc.aio
 from mlws.components import health_gate
 from mlws.provider.package import build_provider
 from mlws.provider.servicer import MlwsServicer
-from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
 from pulumi.runtime.proto import provider_pb2_grpc
+
+GRPC_SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 400 * 1024 * 1024),
+    ("grpc.server_max_unrequested_time_in_server", 30 * 60),
+]
+"""What the Pulumi SDK's own gRPC servers set: requests up to 400 MB (a large schema or state)
+instead of 4 MB, and a long wait for a queued request while a slow Create runs."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -50,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
 
     async def serve() -> None:
-        server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
+        server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
         servicer = MlwsServicer(provider, args, engine_address=known.engine)
         provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
         port = server.add_insecure_port("127.0.0.1:0")

@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import struct_pb2
-from pulumi.runtime import rpc
 from pydantic import alias_generators
 
-UNKNOWN = rpc.UNKNOWN
-"""The wire form of a value that is not known yet (a computed output during preview)."""
+from mlws.pulumi_wire import OUTPUT_VALUE_SIG as _OUTPUT
+from mlws.pulumi_wire import SECRET_SIG as _SECRET
+from mlws.pulumi_wire import SIG_KEY as _SIG
+from mlws.pulumi_wire import UNKNOWN_SENTINEL
 
-_SIG = rpc._special_sig_key
-_SECRET = rpc._special_secret_sig
-_OUTPUT = rpc._special_output_value_sig
+UNKNOWN = UNKNOWN_SENTINEL
+"""The wire form of a value that is not known yet (a computed output during preview)."""
 
 
 def to_camel(name: str) -> str:

@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from mlws.pulumi_wire import (
+    ARCHIVE_SIG,
+    ASSET_SIG,
+    OUTPUT_VALUE_SIG,
+    RESOURCE_SIG,
+    SECRET_SIG,
+    SIG_KEY,
+    UNKNOWN_SENTINEL,
+)
 from mlws.render.model import SECRET, UNKNOWN
-
-#: The signature key and values, as in ``pulumi.runtime.rpc`` (part of Pulumi's wire protocol).
-SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 - a protocol tag
-RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
-ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
-OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
-UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def _asset(value: dict[str, Any]) -> dict[str, Any]:

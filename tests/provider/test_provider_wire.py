@@ -74,3 +74,10 @@ def test_unknowns_survive_a_round_trip() -> None:
     struct = encode({"scoring_uri": UNKNOWN})
     assert decode(struct).unknown == {"scoring_uri"}
     assert PropertyValue.unmarshal_map(struct)["scoringUri"].value == rpc.UNKNOWN
+
+
+def test_grpc_server_options_are_the_sdks() -> None:
+    from mlws.provider.host import GRPC_SERVER_OPTIONS
+    from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+
+    assert list(_GRPC_CHANNEL_OPTIONS) == GRPC_SERVER_OPTIONS

@@ -14,7 +14,7 @@ def _secret(value: Any) -> dict[str, Any]:
 
 
 def test_signatures_match_the_installed_pulumi_sdk() -> None:
-    from mlws.render import values
+    from mlws import pulumi_wire as values
 
     assert values.SIG_KEY == rpc._special_sig_key
     assert values.SECRET_SIG == rpc._special_secret_sig

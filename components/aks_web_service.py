@@ -2,12 +2,13 @@
 
 pulumi-kubernetes objects built from the pure manifests of :mod:`mlws.components.k8s_manifests`:
 a Deployment, a Service, a HorizontalPodAutoscaler (unless ``num_replicas``), a
-PodDisruptionBudget, a Secret with the keys or token secret, and with ``ssl_enabled`` an Ingress
-(and a TLS Secret when a certificate is given); by default a ``HealthGate`` makes ``pulumi up`` wait
-until the service answers. Objects go through an explicit Kubernetes provider built from
-``kubeconfig`` (``AksCluster.kubeconfig``), or the ambient/inherited provider when none is given.
-Settings follow Azure ML's ``aks_webservice_deployment_config``; everything is validated before any
-resource is registered.
+PodDisruptionBudget, a Secret with the keys or token secret (mounted into the pods as read-only
+files), a ServiceAccount, a NetworkPolicy, and with ``ssl_enabled`` an Ingress (and a TLS Secret
+when a certificate is given); by default a ``HealthGate`` makes ``pulumi up`` wait until the
+service answers. The pods are locked down by default (docs/security.md). Objects go through an
+explicit Kubernetes provider built from ``kubeconfig`` (``AksCluster.kubeconfig``), or the
+ambient/inherited provider when none is given. Settings follow Azure ML's
+``aks_webservice_deployment_config``; everything is validated before any resource is registered.
 """
 
 from collections.abc import Mapping
@@ -109,6 +110,20 @@ class AksWebServiceArgs(TypedDict, total=False):
     """Existing TLS Secret for the Ingress (e.g. from cert-manager)."""
     tags: dict[str, str]
     """Tags, kept as a JSON annotation on the Deployment."""
+    run_as_user: int
+    """UID the container runs as (default 10001, the mlws image's user; never 0)."""
+    writable_paths: list[str]
+    """Extra folders the entry script writes to, as emptyDirs (the root filesystem is read-only)."""
+    tmp_size_gb: float
+    """Size limit of the writable ``/tmp`` and each of ``writable_paths`` (default 1)."""
+    network_policy_enabled: bool
+    """Create the NetworkPolicy admitting only the scoring port (default on)."""
+    ingress_controller_namespace: str
+    """Ingress controller's namespace, admitted with ``ssl_enabled`` (default ``ingress-nginx``)."""
+    allowed_ingress_namespaces: list[str]
+    """Further namespaces admitted to the scoring port with ``ssl_enabled`` (e.g. monitoring)."""
+    egress_cidrs: list[str]
+    """CIDR blocks the pods may connect to beside DNS and the token issuer (default none)."""
     health_check: bool
     """Wait in ``pulumi up`` until the service answers (default on)."""
     sample_request: str
@@ -135,6 +150,8 @@ _KINDS: dict[tuple[str, str], Any] = {
     ("v1", "Secret"): k8s.core.v1.Secret,
     ("v1", "Namespace"): k8s.core.v1.Namespace,
     ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "ServiceAccount"): k8s.core.v1.ServiceAccount,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
@@ -285,6 +302,12 @@ class AksWebService(pulumi.ComponentResource):
             for setting in secret_env_names(config)
             if args.get(setting) is not None
         }
+        created["serviceaccount"] = create_object(
+            f"{name}-serviceaccount", k8s_manifests.service_account(config), child
+        )
+        policy = k8s_manifests.network_policy(config)
+        if policy is not None:
+            created["networkpolicy"] = create_object(f"{name}-networkpolicy", policy, child)
         auth = k8s_manifests.auth_secret(config, values, autoname=True)
         if auth is not None:
             created["auth"] = create_object(f"{name}-auth", auth, child)
@@ -310,9 +333,15 @@ class AksWebService(pulumi.ComponentResource):
             "pdb": k8s_manifests.pod_disruption_budget(config),
             "ingress": k8s_manifests.ingress(config, tls_secret=tls_ref),
         }
+        pods_need = pulumi.ResourceOptions(depends_on=[created["serviceaccount"]])
         for role, manifest in objects.items():
             if manifest is not None:
-                created[role] = create_object(f"{name}-{role}", manifest, child)
+                opts = (
+                    pulumi.ResourceOptions.merge(child, pods_need)
+                    if role == "deployment"
+                    else child
+                )
+                created[role] = create_object(f"{name}-{role}", manifest, opts)
         return created
 
     def _health_gate(

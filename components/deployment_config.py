@@ -10,9 +10,10 @@ reads (names from :func:`mlws.runtime.settings.env_var_name`, nowhere else).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar, Literal
 
 from mlws.components.errors import CrossCheckedModel, Problem
@@ -31,6 +32,9 @@ AuthMode = Literal["none", "key", "token"]
 
 #: Runtime settings that carry secrets, in the order they are rendered.
 SECRET_SETTINGS: tuple[str, ...] = ("primary_key", "secondary_key", "token_secret")
+
+#: Read-only folder where AKS and ACI mount the secrets as files, one per setting.
+SECRETS_MOUNT = "/etc/mlws/secrets"
 
 
 def check_label(value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -303,6 +307,69 @@ class AksDeploymentConfig(DeploymentConfig):
     tls_secret_name: str | None = None
     """Existing ``kubernetes.io/tls`` Secret (e.g. from cert-manager); else one is created."""
 
+    # Security: locked down by default (docs/security.md); each field is a workload's real need.
+
+    run_as_user: int | None = Field(default=None, ge=1, le=2147483647)
+    """UID (and GID) the scoring container runs as; default: the user of mlws-built images
+    (10001). Set it only for an image built elsewhere whose user differs; root (0) is refused."""
+
+    writable_paths: list[str] = Field(default_factory=list)
+    """Extra absolute folders the entry script writes to, each mounted as an emptyDir: the root
+    filesystem is read-only, and only ``/tmp`` (also ``HOME``) is writable otherwise."""
+
+    tmp_size_gb: float = Field(default=1.0, gt=0, le=1024)
+    """Size limit of the writable ``/tmp`` (and each of ``writable_paths``); a pod writing more
+    is evicted."""
+
+    network_policy_enabled: bool = True
+    """Create a NetworkPolicy letting traffic in only to the scoring port (from the load
+    balancer, or with ``ssl_enabled`` from the ingress controller) and out only to cluster DNS,
+    the token issuer and ``egress_cidrs``. Turn off only where policies are managed elsewhere."""
+
+    ingress_controller_namespace: str = "ingress-nginx"
+    """Namespace of the ingress controller admitted with ``ssl_enabled`` (``app-routing-system``
+    for AKS's application routing add-on)."""
+
+    allowed_ingress_namespaces: list[str] = Field(default_factory=list)
+    """Further namespaces admitted to the scoring port with ``ssl_enabled``, e.g. a Prometheus
+    namespace scraping ``/metrics``."""
+
+    egress_cidrs: list[str] = Field(default_factory=list)
+    """CIDR blocks the pods may open connections to (any port) beside cluster DNS and the token
+    issuer, for an entry script calling out; ``["0.0.0.0/0"]`` allows everything."""
+
+    @field_validator("writable_paths")
+    @classmethod
+    def _writable_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", path) or "/.." in path:
+                raise ValueError(f"{path!r} is not an absolute folder path like /var/cache/model")
+            if path in ("/tmp", SECRETS_MOUNT) or path.startswith(SECRETS_MOUNT + "/"):  # noqa: S108
+                raise ValueError(f"{path!r} is mounted by mlws already")
+        if len(set(value)) != len(value):
+            raise ValueError("each path once")
+        return value
+
+    @field_validator("ingress_controller_namespace")
+    @classmethod
+    def _controller_namespace(cls, value: str) -> str:
+        return check_label(value, DNS1123_LABEL, "Kubernetes namespace")
+
+    @field_validator("allowed_ingress_namespaces")
+    @classmethod
+    def _allowed_namespaces(cls, value: list[str]) -> list[str]:
+        return [check_label(item, DNS1123_LABEL, "Kubernetes namespace") for item in value]
+
+    @field_validator("egress_cidrs")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a CIDR block like 10.0.0.0/16") from None
+        return value
+
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
@@ -432,6 +499,23 @@ def runtime_env(config: DeploymentConfig, *, port: int) -> dict[str, str]:
         if config.token_jwks_url:
             env[env_var_name("token_jwks_url")] = config.token_jwks_url
     return env
+
+
+def secret_file_name(setting: str) -> str:
+    """File (and Secret key) holding secret ``setting`` (``primary_key``: ``primary-key``)."""
+    return setting.replace("_", "-")
+
+
+def secret_file_env(settings: Collection[str]) -> dict[str, str]:
+    """``{MLWS_<SETTING>_FILE: path}`` for the secrets mounted under :data:`SECRETS_MOUNT`.
+
+    Only these paths enter the container environment; the runtime reads each file once.
+    """
+    return {
+        env_var_name(f"{setting}_file"): f"{SECRETS_MOUNT}/{secret_file_name(setting)}"
+        for setting in SECRET_SETTINGS
+        if setting in settings
+    }
 
 
 def secret_env_names(config: DeploymentConfig) -> dict[str, str]:

@@ -10,6 +10,13 @@ selector, liveness ``/live`` and readiness ``/ready`` probes, rolling update wit
 0), a Service (LoadBalancer, or ClusterIP behind an Ingress), a HorizontalPodAutoscaler
 (``autoscaling/v2``), a PodDisruptionBudget, an Opaque Secret for keys/token secret, and with TLS an
 Ingress (plus a ``kubernetes.io/tls`` Secret when a certificate is given).
+
+Locked down by default (docs/security.md): the pods run as the image's non-root user with a
+read-only root filesystem (``/tmp`` and ``writable_paths`` are emptyDirs), no privilege
+escalation, every capability dropped and the runtime's default seccomp profile, under a dedicated
+ServiceAccount whose token is not mounted; keys arrive as files of a read-only Secret volume (only
+their paths are in the environment); a NetworkPolicy admits only the scoring port; a Namespace mlws
+creates enforces the ``restricted`` Pod Security Standard.
 """
 
 from __future__ import annotations
@@ -18,15 +25,20 @@ import json
 import math
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlws.components.deployment_config import (
     CONTAINER_PORT,
+    SECRETS_MOUNT,
     AksDeploymentConfig,
     parse_label,
     parse_taint,
     runtime_env,
     secret_env_names,
+    secret_file_env,
+    secret_file_name,
 )
+from mlws.components.dockerfile import USER_ID
 
 Manifest = dict[str, Any]
 
@@ -38,11 +50,26 @@ TAGS_ANNOTATION = "mlws.io/tags"
 GPU_RESOURCE = "nvidia.com/gpu"
 #: Name of the scoring container.
 CONTAINER_NAME = "scoring"
+#: Pod Security Standard the namespaces mlws creates enforce (and audit and warn about).
+POD_SECURITY_LEVEL = "restricted"
+#: The writable scratch folder (the images set ``HOME`` to it).
+TMP_DIR = "/tmp"  # noqa: S108 - an emptyDir of the pod, not the host's /tmp
+#: Volume holding the keys Secret's files.
+SECRETS_VOLUME = "secrets"
+#: Mode of the secret files: readable by the pod's group (``fsGroup``) only.
+SECRET_FILE_MODE = 0o440
+#: Labels of the cluster DNS pods (CoreDNS on AKS) the pods may query.
+CLUSTER_DNS_SELECTOR = {"k8s-app": "kube-dns"}
 
 
 def secret_key(setting: str) -> str:
     """Key in the Secret for runtime setting ``setting`` (``primary_key``: ``primary-key``)."""
-    return setting.replace("_", "-")
+    return secret_file_name(setting)
+
+
+def run_as_user(config: AksDeploymentConfig) -> int:
+    """The UID (and GID) the scoring pods run as: ``run_as_user`` or the mlws image's user."""
+    return config.run_as_user or USER_ID
 
 
 def labels(config: AksDeploymentConfig) -> dict[str, str]:
@@ -108,22 +135,79 @@ def _probe(config: AksDeploymentConfig, path: str, *, liveness: bool) -> dict[st
     }
 
 
-def _env(
-    config: AksDeploymentConfig, auth_secret_name: Any, secret_settings: Collection[str] | None
-) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [
-        {"name": name, "value": value}
-        for name, value in runtime_env(config, port=CONTAINER_PORT).items()
-    ]
-    env += [
-        {
-            "name": name,
-            "valueFrom": {"secretKeyRef": {"name": auth_secret_name, "key": secret_key(setting)}},
-        }
-        for setting, name in secret_env_names(config).items()
+def _mounted_secrets(
+    config: AksDeploymentConfig, secret_settings: Collection[str] | None
+) -> list[str]:
+    """The secret settings the keys Secret holds (and the pod mounts), in render order."""
+    return [
+        setting
+        for setting in secret_env_names(config)
         if secret_settings is None or setting in secret_settings
     ]
-    return env
+
+
+def _env(config: AksDeploymentConfig, mounted: Collection[str]) -> list[dict[str, Any]]:
+    """Plain runtime settings plus the paths (never the values) of the mounted secret files."""
+    env = {**runtime_env(config, port=CONTAINER_PORT), **secret_file_env(mounted)}
+    return [{"name": name, "value": value} for name, value in env.items()]
+
+
+def _empty_dir_name(path: str) -> str:
+    return "tmp" if path == TMP_DIR else "writable" + path.replace("/", "-").replace(".", "-")
+
+
+def _volumes(
+    config: AksDeploymentConfig, auth_secret_name: Any, mounted: Collection[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pod volumes and container mounts: emptyDirs where the runtime writes, the secret files."""
+    size = memory_quantity(config.tmp_size_gb)
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for path in (TMP_DIR, *config.writable_paths):
+        name = _empty_dir_name(path)
+        volumes.append({"name": name, "emptyDir": {"sizeLimit": size}})
+        mounts.append({"name": name, "mountPath": path})
+    if mounted:
+        volumes.append(
+            {
+                "name": SECRETS_VOLUME,
+                "secret": {
+                    "secretName": auth_secret_name,
+                    "defaultMode": SECRET_FILE_MODE,
+                    "items": [
+                        {"key": secret_key(setting), "path": secret_file_name(setting)}
+                        for setting in mounted
+                    ],
+                },
+            }
+        )
+        mounts.append({"name": SECRETS_VOLUME, "mountPath": SECRETS_MOUNT, "readOnly": True})
+    return volumes, mounts
+
+
+def _pod_security(config: AksDeploymentConfig) -> dict[str, Any]:
+    uid = run_as_user(config)
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container_security(config: AksDeploymentConfig) -> dict[str, Any]:
+    uid = run_as_user(config)
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def _gpu_placement(config: AksDeploymentConfig) -> dict[str, Any]:
@@ -150,23 +234,33 @@ def deployment(
     """The Deployment running ``image``, reading keys from the Secret ``auth_secret_name``.
 
     ``secret_settings`` are the secrets the Secret holds (default: every one the auth mode uses),
-    e.g. only ``primary_key`` when no secondary key is given. Pulumi gives the keys Secret a fresh
-    name whenever a key rotates (Secrets are replaced, not mutated), so the Deployment rolls its
-    pods onto the new key without a secret in its spec.
+    e.g. only ``primary_key`` when no secondary key is given; they are mounted read-only as files
+    under ``SECRETS_MOUNT`` and only their paths enter the environment. Pulumi gives the keys
+    Secret a fresh name whenever a key rotates (Secrets are replaced, not mutated), so the
+    Deployment rolls its pods onto the new key without a secret in its spec.
     """
     selector = {SELECTOR_LABEL: config.name_in_cluster}
     pod_metadata: dict[str, Any] = {"labels": labels(config)}
+    mounted = _mounted_secrets(config, secret_settings)
+    volumes, mounts = _volumes(config, auth_secret_name or secret_name(config), mounted)
     container = {
         "name": CONTAINER_NAME,
         "image": image,
+        "imagePullPolicy": "Always",
         "ports": [{"name": "http", "containerPort": CONTAINER_PORT, "protocol": "TCP"}],
-        "env": _env(config, auth_secret_name or secret_name(config), secret_settings),
+        "env": _env(config, mounted),
         "resources": _resources(config),
         "livenessProbe": _probe(config, "/live", liveness=True),
         "readinessProbe": _probe(config, "/ready", liveness=False),
+        "securityContext": _container_security(config),
+        "volumeMounts": mounts,
     }
     pod_spec: dict[str, Any] = {
+        "serviceAccountName": config.name_in_cluster,
+        "automountServiceAccountToken": False,
+        "securityContext": _pod_security(config),
         "containers": [container],
+        "volumes": volumes,
         # Let in-flight scoring calls finish on scale-down and rollouts.
         "terminationGracePeriodSeconds": math.ceil(config.scoring_timeout_ms / 1000) + 5,
         **_gpu_placement(config),
@@ -191,10 +285,91 @@ def namespace(config: AksDeploymentConfig) -> Manifest | None:
     """The Namespace, when ``create_namespace`` asks for it."""
     if not config.create_namespace:
         return None
+    pod_security = {
+        f"pod-security.kubernetes.io/{mode}{suffix}": value
+        for mode in ("enforce", "audit", "warn")
+        for suffix, value in (("", POD_SECURITY_LEVEL), ("-version", "latest"))
+    }
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": {"name": config.namespace, "labels": {"app.kubernetes.io/managed-by": "mlws"}},
+        "metadata": {
+            "name": config.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "mlws", **pod_security},
+        },
+    }
+
+
+def service_account(config: AksDeploymentConfig) -> Manifest:
+    """The pods' own ServiceAccount, with no API token mounted (the runtime never calls the API)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": _metadata(config),
+        "automountServiceAccountToken": False,
+    }
+
+
+def _url_port(url: str) -> int:
+    parts = urlsplit(url)
+    return parts.port or (80 if parts.scheme == "http" else 443)
+
+
+def _egress(config: AksDeploymentConfig) -> list[dict[str, Any]]:
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {
+                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                },
+                "podSelector": {"matchLabels": CLUSTER_DNS_SELECTOR},
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    rules: list[dict[str, Any]] = [dns]
+    issuer_urls = (
+        [config.token_jwks_url, config.token_issuer] if config.auth_mode == "token" else []
+    )
+    issuer_ports = sorted({_url_port(url) for url in issuer_urls if url})
+    if issuer_ports:
+        rules.append(
+            {
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}],
+                "ports": [{"protocol": "TCP", "port": port} for port in issuer_ports],
+            }
+        )
+    if config.egress_cidrs:
+        rules.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in config.egress_cidrs]})
+    return rules
+
+
+def network_policy(config: AksDeploymentConfig) -> Manifest | None:
+    """Traffic in only to the scoring port, out only to DNS, the token issuer and ``egress_cidrs``.
+
+    Behind a LoadBalancer any source may reach the port (the load balancer keeps client
+    addresses); behind an Ingress only the ingress controller's namespace and
+    ``allowed_ingress_namespaces`` may. ``None`` with ``network_policy_enabled`` off.
+    """
+    if not config.network_policy_enabled:
+        return None
+    admit: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}
+    if config.ssl_enabled:
+        namespaces = [config.ingress_controller_namespace, *config.allowed_ingress_namespaces]
+        admit["from"] = [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+            for namespace in dict.fromkeys(namespaces)
+        ]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(config),
+        "spec": {
+            "podSelector": {"matchLabels": {SELECTOR_LABEL: config.name_in_cluster}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [admit],
+            "egress": _egress(config),
+        },
     }
 
 
@@ -339,6 +514,8 @@ def manifests(
     """
     objects: dict[str, Manifest | None] = {
         "namespace": namespace(config),
+        "serviceaccount": service_account(config),
+        "networkpolicy": network_policy(config),
         "auth": auth_secret(config, secret_values or {}),
         "deployment": deployment(config, image=image, secret_settings=list(secret_values or {})),
         "service": service(config),

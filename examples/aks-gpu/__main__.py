@@ -110,6 +110,9 @@ svc = AksWebService(
     {
         "image": image_ref,
         "kubeconfig": cluster.kubeconfig,
+        # Its own namespace, created with the `restricted` Pod Security Standard enforced.
+        "namespace": "scoring",
+        "create_namespace": True,
         "auth_enabled": False,
         "token_auth_enabled": True,
         "token_secret": keys.token_secret,

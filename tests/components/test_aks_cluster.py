@@ -259,7 +259,11 @@ def test_gpu_pool_graph(pulumi_mocks: Any) -> None:
         POOL: 1,
         "pulumi:providers:kubernetes": 1,
         DAEMONSET: 1,
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
     }
+    policy = recording.named("gpu-device-plugin-policy")
+    assert policy.provider.startswith(recording.named("gpu-k8s").urn)
+    assert policy.inputs["spec"]["policyTypes"] == ["Ingress", "Egress"]  # and no rule: all denied
     pool = recording.named("gpu-pool")
     assert pool.inputs["resourceName"] == "ml-aks"
     assert pool.inputs["vmSize"].startswith("Standard_N")

@@ -101,6 +101,8 @@ def test_graph_outputs_and_valid_objects(pulumi_mocks: Any) -> None:
     assert children == {
         "accidents-k8s": "pulumi:providers:kubernetes",
         "accidents-auth": "kubernetes:core/v1:Secret",
+        "accidents-serviceaccount": "kubernetes:core/v1:ServiceAccount",
+        "accidents-networkpolicy": "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         "accidents-deployment": DEPLOYMENT,
         "accidents-service": "kubernetes:core/v1:Service",
         "accidents-hpa": "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
@@ -146,8 +148,12 @@ def test_keys_and_kubeconfig_only_ever_secret(pulumi_mocks: Any) -> None:
     assert not deployment.secret_paths  # the spec stays reviewable in a preview
     env = {e["name"]: e for e in pod_spec(deployment)["containers"][0]["env"]}
     secret_name = recording.named("accidents-auth").outputs["metadata"]["name"]
-    ref = env[env_var_name("primary_key")]["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": secret_name, "key": "primary-key"}
+    assert env_var_name("primary_key") not in env
+    assert env[env_var_name("primary_key_file")]["value"].endswith("/primary-key")
+    (keys,) = [v for v in pod_spec(deployment)["volumes"] if "secret" in v]
+    assert keys["secret"]["secretName"] == secret_name
+    sa = recording.named("accidents-serviceaccount")
+    assert sa.urn in deployment.dependencies  # pods are created once their ServiceAccount is
 
 
 def test_gpu_service_on_the_gpu_pool(pulumi_mocks: Any) -> None:
@@ -166,8 +172,9 @@ def test_gpu_service_on_the_gpu_pool(pulumi_mocks: Any) -> None:
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (1, 3)
     env = {e["name"]: e for e in main["env"]}
     assert env[env_var_name("auth_mode")]["value"] == "token"
-    assert env_var_name("token_secret") in env
-    assert env_var_name("primary_key") not in env
+    assert env_var_name("token_secret_file") in env
+    assert env_var_name("token_secret") not in env
+    assert env_var_name("primary_key_file") not in env
     assert pool.urn in recording.named("accidents").dependencies
     assert assert_only_secret(recording, TOKEN) == 2  # the Secret and the health gate
     gate = recording.named("accidents-health")
@@ -265,7 +272,7 @@ def test_key_rotation_replaces_the_secret_and_rolls_its_consumers() -> None:
     assert set(updated) == {"accidents-auth", "accidents-deployment", "accidents-health"}
     assert updated["accidents-auth"] == ("stringData.primary-key",)
     # the Secret is replaced under a new name; the pods move to it (no secret in the spec)
-    assert all(p.endswith("secretKeyRef.name") for p in updated["accidents-deployment"])
+    assert updated["accidents-deployment"] == ("spec.template.spec.volumes[1].secret.secretName",)
     assert updated["accidents-health"] == ("key",)
 
 
@@ -352,8 +359,8 @@ def test_missing_secondary_key_is_not_referenced(pulumi_mocks: Any) -> None:
     env = {
         e["name"] for e in pod_spec(recording.named("accidents-deployment"))["containers"][0]["env"]
     }
-    assert env_var_name("primary_key") in env
-    assert env_var_name("secondary_key") not in env
+    assert env_var_name("primary_key_file") in env
+    assert env_var_name("secondary_key_file") not in env
     assert set(recording.named("accidents-auth").inputs["stringData"]) == {"primary-key"}
 
 

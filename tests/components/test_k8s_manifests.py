@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlws.components.aks_cluster import GpuNodePoolConfig, nvidia_device_plugin
-from mlws.components.deployment_config import CONTAINER_PORT, AksDeploymentConfig
+from mlws.components.deployment_config import CONTAINER_PORT, SECRETS_MOUNT, AksDeploymentConfig
 from mlws.components.k8s_manifests import (
     GPU_RESOURCE,
+    SECRETS_VOLUME,
     SELECTOR_LABEL,
     Manifest,
     auth_secret,
@@ -74,7 +75,15 @@ def test_validator_rejects_a_broken_manifest() -> None:
 
 def test_default_service_objects_are_valid() -> None:
     objects = render(config())
-    assert set(objects) == {"auth", "deployment", "service", "hpa", "pdb"}
+    assert set(objects) == {
+        "auth",
+        "deployment",
+        "service",
+        "hpa",
+        "pdb",
+        "serviceaccount",
+        "networkpolicy",
+    }
     for manifest in objects.values():
         validate(manifest)
 
@@ -115,16 +124,32 @@ def test_gpu_deployment_requests_gpus_and_targets_the_pool() -> None:
     assert pod["nodeSelector"] == {"pool": "a100"}
 
 
-def test_runtime_env_and_secret_references() -> None:
+def test_runtime_env_and_secret_files() -> None:
     manifest = deployment(config(scoring_timeout_ms=5000), image=IMAGE, auth_secret_name="keys-x1")
     env = {item["name"]: item for item in container(manifest)["env"]}
     assert env[env_var_name("port")]["value"] == str(CONTAINER_PORT)
     assert env[env_var_name("auth_mode")]["value"] == "key"
     assert env[env_var_name("scoring_timeout_ms")]["value"] == "5000"
     for setting, key in (("primary_key", "primary-key"), ("secondary_key", "secondary-key")):
-        ref = env[env_var_name(setting)]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": "keys-x1", "key": key}
-    assert "value" not in env[env_var_name("primary_key")]
+        assert env_var_name(setting) not in env  # only the file's path is in the environment
+        assert env[env_var_name(f"{setting}_file")]["value"] == f"{SECRETS_MOUNT}/{key}"
+    assert all("valueFrom" not in item for item in env.values())
+    pod = manifest["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert volumes[SECRETS_VOLUME]["secret"] == {
+        "secretName": "keys-x1",
+        "defaultMode": 0o440,
+        "items": [
+            {"key": "primary-key", "path": "primary-key"},
+            {"key": "secondary-key", "path": "secondary-key"},
+        ],
+    }
+    mounts = {mount["name"]: mount for mount in container(manifest)["volumeMounts"]}
+    assert mounts[SECRETS_VOLUME] == {
+        "name": SECRETS_VOLUME,
+        "mountPath": SECRETS_MOUNT,
+        "readOnly": True,
+    }
     text = repr(manifest)
     assert SECRETS["primary_key"] not in text
 
@@ -135,9 +160,10 @@ def test_token_auth_secret_holds_only_the_token_secret() -> None:
     assert secret is not None
     assert secret["stringData"] == {"token-secret": SECRETS["token_secret"]}
     env = {item["name"] for item in container(deployment(cfg, image=IMAGE))["env"]}
-    assert env_var_name("token_secret") in env
+    assert env_var_name("token_secret_file") in env
+    assert env_var_name("token_secret") not in env
     assert env_var_name("token_issuer") in env
-    assert env_var_name("primary_key") not in env
+    assert env_var_name("primary_key_file") not in env
 
 
 def test_no_auth_means_no_secret() -> None:
@@ -171,7 +197,17 @@ def test_hpa_matches_config_and_fixed_replicas_drop_it() -> None:
 def test_tls_ingress_and_cluster_ip_service() -> None:
     cfg = config(ssl_enabled=True, ssl_cname="ml.example.com", namespace="ml")
     objects = render(cfg)
-    assert set(objects) == {"auth", "deployment", "service", "hpa", "pdb", "ingress", "tls"}
+    assert set(objects) == {
+        "auth",
+        "deployment",
+        "service",
+        "hpa",
+        "pdb",
+        "ingress",
+        "tls",
+        "serviceaccount",
+        "networkpolicy",
+    }
     for manifest in objects.values():
         validate(manifest)
         assert manifest["metadata"]["namespace"] == "ml"

@@ -22,6 +22,7 @@ GATE = "pulumi-python:dynamic/mlws:HealthGate"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 K8S_SECRET = "kubernetes:core/v1:Secret"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 # ScoringImage -> the docker Image; ServiceKeys -> a RandomPassword per key;
 # LocalWebService -> the container and its health gate.
@@ -42,15 +43,20 @@ AKS_PROD = {
     "mlws:index:AksCluster": 1,
     "azure-native:containerservice:ManagedCluster": 1,
     # GpuNodePool -> AgentPool, a Kubernetes provider from the kubeconfig, the device plugin
+    # and its deny-all NetworkPolicy
     "mlws:index:GpuNodePool": 1,
     "azure-native:containerservice:AgentPool": 1,
     "kubernetes:apps/v1:DaemonSet": 1,
     # ServiceKeys with token_secret_enabled -> primary, secondary and the token secret
     "mlws:index:ServiceKeys": 1,
     PASSWORD: 3,
-    # AksWebService -> its own provider, auth Secret, Deployment, Service, HPA, PDB, health gate
+    # AksWebService -> its own provider, its Namespace, ServiceAccount, NetworkPolicy, auth
+    # Secret, Deployment, Service, HPA, PDB, health gate
     "mlws:index:AksWebService": 1,
     "pulumi:providers:kubernetes": 2,
+    "kubernetes:core/v1:Namespace": 1,
+    "kubernetes:core/v1:ServiceAccount": 1,
+    NETWORK_POLICY: 2,
     K8S_SECRET: 1,
     DEPLOYMENT: 1,
     "kubernetes:core/v1:Service": 1,
@@ -291,6 +297,9 @@ def test_aks_gpu_kubernetes_objects_are_valid_as_sent(stack: str) -> None:
         "kubernetes:core/v1:Service",
         "kubernetes:policy/v1:PodDisruptionBudget",
         "kubernetes:apps/v1:DaemonSet",
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:ServiceAccount",
+        NETWORK_POLICY,
     }
     for obj in objects:
         manifest = {k: ({} if v == "[secret]" else v) for k, v in obj.inputs.items()}

@@ -9,6 +9,10 @@ TLS: Azure Container Instances has no TLS of its own, so ``ssl_enabled`` adds a 
 same group. It terminates HTTPS on 443 (and redirects 80) and proxies to the scoring container on
 ``127.0.0.1:5001``, which is then not exposed publicly. With a certificate and key it serves those;
 without, Caddy obtains a Let's Encrypt certificate for the host name on first start.
+
+Keys: a ``secret`` volume (ACI keeps its files in memory, never in the group's environment or
+properties) mounted read-only at ``SECRETS_MOUNT`` in the scoring container only; the runtime gets
+just the paths (``MLWS_PRIMARY_KEY_FILE``, ...), so no key is in any container's environment.
 """
 
 from __future__ import annotations
@@ -18,7 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlws.components.deployment_config import AciDeploymentConfig, runtime_env
+from mlws.components.deployment_config import (
+    SECRET_SETTINGS,
+    SECRETS_MOUNT,
+    AciDeploymentConfig,
+    runtime_env,
+    secret_file_env,
+    secret_file_name,
+)
 
 #: Name of the scoring container inside the group.
 SCORING_CONTAINER = "scoring"
@@ -28,6 +39,8 @@ TLS_CONTAINER = "tls-proxy"
 CADDY_IMAGE = "caddy:2.8.4"
 #: Where the sidecar finds its Caddyfile and certificate.
 TLS_MOUNT = "/etc/caddy/mlws"
+#: Secret volume holding the keys as files.
+SECRETS_VOLUME = "secrets"
 #: Environment variable holding the TLS host name in the sidecar (read by the Caddyfile).
 TLS_SITE_ENV = "SITE_ADDRESS"
 #: Sidecar resources: small and fixed, on top of the scoring container's.
@@ -71,19 +84,36 @@ def _scoring_container(
     config: AciDeploymentConfig, image: Any, secrets: Mapping[str, Any]
 ) -> dict[str, Any]:
     port = config.runtime_port
-    env: list[dict[str, Any]] = [
-        {"name": name, "value": value} for name, value in runtime_env(config, port=port).items()
-    ]
-    env += [{"name": name, "secure_value": value} for name, value in secrets.items()]
-    return {
+    env = {**runtime_env(config, port=port), **secret_file_env(secrets)}
+    container: dict[str, Any] = {
         "name": SCORING_CONTAINER,
         "image": image,
         "resources": {"requests": {"cpu": config.cpu_cores, "memory_in_gb": config.memory_gb}},
         "ports": [{"port": port, "protocol": "TCP"}],
-        "environment_variables": env,
+        "environment_variables": [{"name": name, "value": value} for name, value in env.items()],
         "liveness_probe": _probe(config, "/live", port, liveness=True),
         "readiness_probe": _probe(config, "/ready", port, liveness=False),
     }
+    if secrets:
+        container["volume_mounts"] = [
+            {"name": SECRETS_VOLUME, "mount_path": SECRETS_MOUNT, "read_only": True}
+        ]
+    return container
+
+
+def secrets_volume(secrets: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``secret`` volume with one file per secret setting (values base64, as ACI wants)."""
+    unknown = set(secrets) - set(SECRET_SETTINGS)
+    if unknown:
+        raise ValueError(f"not secret settings: {sorted(unknown)}")
+    if not secrets:
+        return None
+    files = {
+        secret_file_name(setting): secrets[setting]
+        for setting in SECRET_SETTINGS
+        if setting in secrets
+    }
+    return {"name": SECRETS_VOLUME, "secret": files}
 
 
 def _tls_container(tls_site: Any) -> dict[str, Any]:
@@ -112,13 +142,17 @@ def container_group_args(
 ) -> dict[str, Any]:
     """Keyword arguments for ``containerinstance.ContainerGroup`` serving ``image``.
 
-    ``secrets`` maps environment variable names to secret values (rendered as ``secure_value``).
+    ``secrets`` maps secret runtime settings (``primary_key``, ...) to their base64-encoded
+    values: files of a ``secret`` volume, of which only the paths enter the environment.
     With ``config.ssl_enabled``, ``tls_site`` is the host name the certificate is for and the
     optional ``tls_certificate_b64``/``tls_key_b64`` are the base64 PEM files to serve.
     """
     containers = [_scoring_container(config, image, secrets or {})]
     public_ports = [config.public_port]
     volumes: list[dict[str, Any]] = []
+    keys = secrets_volume(secrets or {})
+    if keys is not None:
+        volumes.append(keys)
     if config.ssl_enabled:
         if tls_site is None:
             raise ValueError("ssl_enabled needs tls_site (the host name to serve)")

@@ -1,7 +1,8 @@
 """``AciWebService``: a scoring image served by Azure Container Instances.
 
-One azure-native ``ContainerGroup`` (plus a TLS sidecar in it when ``ssl_enabled``), keys as secure
-environment variables, private registry credentials as secrets, and by default a ``HealthGate`` that
+One azure-native ``ContainerGroup`` (plus a TLS sidecar in it when ``ssl_enabled``), keys as files
+of a secret volume (the container's environment holds only their paths), private registry
+credentials as secrets, and by default a ``HealthGate`` that
 makes ``pulumi up`` wait until the service is ready and answers a sample request.
 Settings follow Azure ML's ``aci_webservice_deployment_config`` (auth off by default, no token auth,
 no GPU, less than 48 GB of memory); everything is validated before any resource is registered.
@@ -220,9 +221,9 @@ class AciWebService(pulumi.ComponentResource):
             "secondary_key": args.get("secondary_key"),
         }
         secrets = {
-            env: pulumi.Output.secret(values[setting])
-            for setting, env in secret_env_names(config).items()
-            if values.get(setting) is not None
+            setting: _b64(value)
+            for setting in secret_env_names(config)
+            if (value := values.get(setting)) is not None
         }
         registry = None
         if args.get("registry_server") is not None:

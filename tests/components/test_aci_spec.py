@@ -10,20 +10,24 @@ from hypothesis import strategies as st
 from mlws.components.aci_spec import (
     CADDY_IMAGE,
     SCORING_CONTAINER,
+    SECRETS_VOLUME,
     TLS_CONTAINER,
     RegistryCredentials,
     aci_fqdn,
     caddyfile,
     container_group_args,
     scoring_base_url,
+    secrets_volume,
 )
-from mlws.components.deployment_config import AciDeploymentConfig
+from mlws.components.deployment_config import SECRETS_MOUNT, AciDeploymentConfig
 from mlws.runtime.settings import env_var_name
 from pulumi_azure_native.containerinstance import _inputs as aci_inputs
 from pulumi_azure_native.containerinstance import container_group
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "b" * 64
-KEYS = {env_var_name("primary_key"): "p" * 32, env_var_name("secondary_key"): "s" * 32}
+PLAIN_KEYS = {"primary_key": "p" * 32, "secondary_key": "s" * 32}
+#: What the component passes: each secret setting's value, base64-encoded for the secret volume.
+KEYS = {setting: base64.b64encode(value.encode()).decode() for setting, value in PLAIN_KEYS.items()}
 
 
 def sdk_check(args: dict[str, Any]) -> list[str]:
@@ -65,7 +69,7 @@ def test_default_group_matches_the_sdk() -> None:
     assert env[env_var_name("host")]["value"] == "0.0.0.0"
 
 
-def test_keys_only_as_secure_values_and_registry_password() -> None:
+def test_keys_only_as_secret_volume_files_and_registry_password() -> None:
     config = AciDeploymentConfig(
         auth_enabled=True, cpu_cores=2, memory_gb=4, dns_name_label="accidents"
     )
@@ -76,12 +80,23 @@ def test_keys_only_as_secure_values_and_registry_password() -> None:
         registry=RegistryCredentials("myacr.azurecr.io", "myacr", "hunter2"),
     )
     assert sdk_check(args) == []
-    env = env_of(args["containers"][0])
+    scoring = args["containers"][0]
+    env = env_of(scoring)
     assert env[env_var_name("auth_mode")]["value"] == "key"
-    for name, value in KEYS.items():
-        assert env[name] == {"name": name, "secure_value": value}
-    plain = [item["value"] for item in env.values() if "value" in item]
-    assert not set(plain) & set(KEYS.values())
+    assert env[env_var_name("primary_key_file")]["value"] == f"{SECRETS_MOUNT}/primary-key"
+    assert env[env_var_name("secondary_key_file")]["value"] == f"{SECRETS_MOUNT}/secondary-key"
+    assert env_var_name("primary_key") not in env
+    assert all(set(item) == {"name", "value"} for item in env.values())  # no secure_value
+    assert not {item["value"] for item in env.values()} & {*KEYS.values(), *PLAIN_KEYS.values()}
+    assert scoring["volume_mounts"] == [
+        {"name": SECRETS_VOLUME, "mount_path": SECRETS_MOUNT, "read_only": True}
+    ]
+    assert args["volumes"] == [
+        {
+            "name": SECRETS_VOLUME,
+            "secret": {"primary-key": KEYS["primary_key"], "secondary-key": KEYS["secondary_key"]},
+        }
+    ]
     assert args["image_registry_credentials"] == [
         {"server": "myacr.azurecr.io", "username": "myacr", "password": "hunter2"}
     ]
@@ -177,10 +192,16 @@ def test_generated_groups_match_the_sdk(
         tls_site="host.example.com" if tls else None,
     )
     assert sdk_check(args) == []
-    secure = [
-        item
-        for container in args["containers"]
-        for item in container["environment_variables"]
-        if "secure_value" in item
-    ]
-    assert len(secure) == (2 if auth else 0)
+    env = [item for container in args["containers"] for item in container["environment_variables"]]
+    assert all("secure_value" not in item for item in env)
+    assert (env_var_name("primary_key_file") in {item["name"] for item in env}) == auth
+    volumes = {volume["name"]: volume for volume in args.get("volumes", [])}
+    assert (SECRETS_VOLUME in volumes) == auth
+    for container in args["containers"][1:]:  # the TLS sidecar never sees the keys
+        assert all(m["name"] != SECRETS_VOLUME for m in container.get("volume_mounts", []))
+
+
+def test_the_secrets_volume_takes_only_secret_settings() -> None:
+    assert secrets_volume({}) is None
+    with pytest.raises(ValueError, match="not secret settings"):
+        secrets_volume({env_var_name("primary_key"): "x"})

@@ -1,5 +1,6 @@
 """AciWebService under Pulumi mocks: graph, secrets, validation before registration, diffs."""
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,10 @@ GROUP = "azure-native:containerinstance:ContainerGroup"
 GATE = "pulumi-python:dynamic/mlws:HealthGate"
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "1" * 64
 PRIMARY, SECONDARY, PASSWORD = "primary-" + "p" * 24, "secondary-" + "s" * 22, "registry-pw-123"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def base_args(**overrides: Any) -> AciWebServiceArgs:
@@ -71,7 +76,10 @@ def test_graph_and_outputs(pulumi_mocks: Any) -> None:
     assert scoring["resources"]["requests"] == {"cpu": 1, "memoryInGB": 1}
     env = {e["name"]: e for e in scoring["environmentVariables"]}
     assert env[env_var_name("auth_mode")]["value"] == "key"
-    assert env[env_var_name("primary_key")]["secureValue"] == PRIMARY
+    assert env_var_name("primary_key") not in env
+    assert env[env_var_name("primary_key_file")]["value"] == "/etc/mlws/secrets/primary-key"
+    (keys,) = group.inputs["volumes"]
+    assert keys["secret"]["primary-key"] == b64(PRIMARY)
     assert recording.stack_outputs == {
         "scoring_uri": "http://accidents.westeurope.azurecontainer.io:5001/score",
         "swagger_uri": "http://accidents.westeurope.azurecontainer.io:5001/swagger.json",
@@ -92,8 +100,9 @@ def test_graph_and_outputs(pulumi_mocks: Any) -> None:
 
 def test_keys_and_registry_password_only_ever_secret(pulumi_mocks: Any) -> None:
     recording = pulumi_mocks.run(program())
-    assert assert_only_secret(recording, PRIMARY) == 2  # secure env + health gate key
-    assert assert_only_secret(recording, SECONDARY) == 1
+    assert assert_only_secret(recording, PRIMARY) == 1  # the health gate's key
+    assert assert_only_secret(recording, b64(PRIMARY)) == 1  # the secret volume's file
+    assert assert_only_secret(recording, b64(SECONDARY)) == 1
     assert assert_only_secret(recording, PASSWORD) == 1
 
 
@@ -200,22 +209,23 @@ def test_new_image_changes_the_workload_and_its_health_check() -> None:
     assert updated["accidents-health"] == ("image_digest",)
 
 
-def test_key_rotation_changes_only_the_secure_env_and_its_consumer() -> None:
+def test_key_rotation_changes_only_the_secret_file_and_its_consumer() -> None:
     rotated = "primary-" + "q" * 24
     result, _, after = diff_programs(
         lambda overrides: program(**overrides), {}, {"primary_key": rotated}
     )
     updated = result.updated
     assert set(updated) == {"accidents-group", "accidents-health"}
-    assert all(".secureValue" in path for path in updated["accidents-group"])
+    assert updated["accidents-group"] == ("volumes[0].secret.primary-key",)
     assert updated["accidents-health"] == ("key",)
-    assert assert_only_secret(after, "q" * 24) == 2
+    assert assert_only_secret(after, "q" * 24) == 1
+    assert assert_only_secret(after, b64(rotated)) == 1
 
 
 def test_secondary_key_rotation_changes_only_the_container_group() -> None:
     updated = diff({}, {"secondary_key": "secondary-" + "r" * 22})
     assert set(updated) == {"accidents-group"}
-    assert all(".secureValue" in path for path in updated["accidents-group"])
+    assert updated["accidents-group"] == ("volumes[0].secret.secondary-key",)
 
 
 def test_logs_command_waits_for_both_names() -> None:

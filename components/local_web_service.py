@@ -6,6 +6,11 @@ default), the runtime's settings as environment variables (keys and token secret
 a Docker health check on ``/live``, and by default a ``HealthGate`` that makes ``pulumi up`` wait
 until the service is ready and answers ``sample_request``. GPU inference is rejected, as in
 Azure ML: only AKS serves GPUs.
+
+Locked down like the AKS pods (docs/security.md): a read-only root filesystem with a ``tmpfs`` on
+``/tmp`` (the images' ``HOME``), every capability dropped, ``no-new-privileges``, a process limit
+and, when given, memory and CPU limits (no swap beyond them). ``container_args`` builds all of it
+(pure).
 """
 
 import re
@@ -26,6 +31,8 @@ from mlws.components.health_gate import HealthGate, HealthGateArgs
 from pydantic import Field
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
+#: The writable scratch folder, a tmpfs (the images set ``HOME`` to it).
+TMP_DIR = "/tmp"  # noqa: S108 - a tmpfs inside the container, not the host's /tmp
 _IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
 
 
@@ -74,6 +81,10 @@ class LocalWebServiceArgs(TypedDict, total=False):
     """Failed health checks before the container counts as unhealthy (default 3)."""
     tags: dict[str, str]
     """Docker labels of the container."""
+    tmp_size_gb: float
+    """Size of the ``/tmp`` tmpfs, the only writable folder (default 1; counts as memory)."""
+    pids_limit: int
+    """Most processes and threads the service's user may run (default 1024)."""
     environment_variables: dict[str, str]
     """Extra environment variables (not for secrets: use the key inputs)."""
     health_check: bool
@@ -99,6 +110,13 @@ class LocalDeploymentConfig(DeploymentConfig):
     environment_variables: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables."
     )
+    tmp_size_gb: float = Field(default=1.0, gt=0, le=1024)
+    """Size of the ``/tmp`` tmpfs, the only writable folder (the root filesystem is read-only);
+    its contents count against the container's memory."""
+    pids_limit: int = Field(default=1024, ge=16, le=1_000_000)
+    """Most processes and threads the container's user may run (``RLIMIT_NPROC``: pulumi-docker
+    has no ``--pids-limit``; the kernel counts the tasks of that UID, so containers sharing the
+    image's user share it). Raise it for many workers or scoring threads."""
 
     @classmethod
     def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
@@ -195,11 +213,17 @@ def container_args(config: LocalDeploymentConfig) -> dict[str, Any]:
             for key, value in sorted({**config.tags, "mlws.service": config.container_name}.items())
         ],
         "must_run": True,
+        "read_only": True,
+        "tmpfs": {TMP_DIR: f"rw,nosuid,nodev,size={max(1, round(config.tmp_size_gb * 1024))}m"},
+        "capabilities": {"drops": ["ALL"]},
+        "security_opts": ["no-new-privileges"],
+        "ulimits": [{"name": "nproc", "soft": config.pids_limit, "hard": config.pids_limit}],
     }
     if "cpu_cores" in config.model_fields_set:
         args["cpus"] = f"{config.cpu_cores:g}"
     if "memory_gb" in config.model_fields_set:
         args["memory"] = max(6, round(config.memory_gb * 1024))
+        args["memory_swap"] = args["memory"]  # no swap beyond the limit
     return args
 
 

@@ -201,3 +201,21 @@ def test_container_args_are_pure() -> None:
     assert f"127.0.0.1:{CONTAINER_PORT}/live" in args["healthcheck"]["tests"][-1]
     assert config.base_url == "http://127.0.0.1:8890"
     assert env_list({"B": "2"}, {"A": "1"}) == ["A=1", "B=2"]
+
+
+def test_container_args_lock_the_container_down() -> None:
+    config = parse_local_config("web", {"image": "x", "cpu_cores": 2, "memory_gb": 1})
+    args = container_args(config)
+    assert args["read_only"] is True
+    assert args["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=1024m"}
+    assert args["capabilities"] == {"drops": ["ALL"]}
+    assert args["security_opts"] == ["no-new-privileges"]
+    assert args["ulimits"] == [{"name": "nproc", "soft": 1024, "hard": 1024}]
+    assert (args["cpus"], args["memory"], args["memory_swap"]) == ("2", 1024, 1024)
+    tuned = container_args(
+        parse_local_config("web", {"image": "x", "tmp_size_gb": 0.25, "pids_limit": 64})
+    )
+    assert tuned["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=256m"}
+    assert tuned["ulimits"] == [{"name": "nproc", "soft": 64, "hard": 64}]
+    assert "memory" not in tuned  # no limit unless memory_gb is given
+    assert "cpus" not in tuned

@@ -18,14 +18,14 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from mlws.components._package import type_token
 from mlws.provider import local_process
 from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.local_process import ProcessRecord
 from mlws.provider.wire import UNKNOWN, Props
-from mlws.runtime.settings import env_var_name
+from mlws.runtime.settings import AuthMode, RuntimeSettings, env_var_name
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mlws import health
@@ -45,6 +45,22 @@ MANAGED_SETTINGS = (
 """Runtime settings this resource sets; ``environment`` may not set their variables."""
 
 
+def runtime_field(name: str, **narrower: Any) -> Any:
+    """A field with runtime setting ``name``'s default and bounds, so each is written once (in
+    :class:`~mlws.runtime.settings.RuntimeSettings`); ``narrower`` may tighten the bounds."""
+    info = RuntimeSettings.model_fields[name]
+    bounds = {
+        key: getattr(item, key)
+        for item in info.metadata
+        for key in ("ge", "gt", "le", "lt")
+        if getattr(item, key, None) is not None
+    }
+    default = info.get_default()
+    return Field(
+        default=str(default) if isinstance(default, Path) else default, **bounds | narrower
+    )
+
+
 class LocalProcessServiceInputs(BaseModel):
     """What to serve, where, and with which credentials."""
 
@@ -52,17 +68,17 @@ class LocalProcessServiceInputs(BaseModel):
 
     source_directory: str
     """Folder holding the entry script and its helper files (the seed's ``source_directory``)."""
-    entry_script: str = "score.py"
+    entry_script: str = runtime_field("entry_script")
     """Entry script (``.py`` or ``.R``), relative to ``sourceDirectory`` unless absolute."""
     model_dir: str | None = None
     """Model folder, served as ``AZUREML_MODEL_DIR``; its content is hashed: a change restarts."""
-    host: str = "127.0.0.1"
+    host: str = runtime_field("host")
     """Interface to listen on. Keep the loopback default unless others must reach it."""
-    port: int = Field(default=8890, ge=1, le=65535)
+    port: int = runtime_field("port", ge=1)
     """TCP port (8890 as the seed's local deployment); a change replaces the service."""
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = runtime_field("workers")
     """Worker processes."""
-    auth_mode: Literal["none", "key", "token"] = "none"
+    auth_mode: AuthMode = runtime_field("auth_mode")
     """``none``, ``key`` or ``token``."""
     primary_key: SecretStr | None = None
     """Primary key (key auth)."""

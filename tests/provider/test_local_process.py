@@ -120,3 +120,14 @@ def test_group_alive_sees_a_leftover_worker(tmp_path: Path) -> None:
     assert local_process.stop(record, grace_seconds=5)  # stops the leftover worker
     assert not local_process.group_alive(record.pid)
     assert not local_process.is_alive(ProcessRecord(worker, None))
+
+
+def test_inputs_take_their_defaults_and_bounds_from_the_runtime_settings() -> None:
+    from mlws.provider.local_process_resource import LocalProcessServiceInputs
+    from mlws.runtime.settings import RuntimeSettings
+
+    ours, runtime = LocalProcessServiceInputs.model_fields, RuntimeSettings.model_fields
+    for name in ("entry_script", "host", "port", "workers", "auth_mode"):
+        assert str(ours[name].default) == str(runtime[name].default), name
+    assert ours["workers"].metadata == runtime["workers"].metadata
+    assert [getattr(m, "ge", None) for m in ours["port"].metadata] == [1, None]  # no ephemeral port

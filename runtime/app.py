@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from mlws.runtime.auth import Authenticator, AuthFailure, build_authenticator
+from mlws.runtime.auth import REPEATED, Authenticator, AuthFailure, NoAuth, build_authenticator
 from mlws.runtime.entry_script import (
     EntryScript,
     EntryScriptError,
@@ -56,7 +56,7 @@ from mlws.runtime.logs import AccessLog
 from mlws.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlws.runtime.metrics import Metrics
 from mlws.runtime.python_script import is_json_content_type
-from mlws.runtime.settings import RuntimeSettings
+from mlws.runtime.settings import RuntimeSettings, scrub_secret_environment
 from mlws.runtime.swagger import SwaggerDocs, SwaggerError
 
 if TYPE_CHECKING:
@@ -78,11 +78,18 @@ NOT_FOUND_MESSAGE = (
     "The requested URL was not found on the server. If you entered the URL manually please check "
     "your spelling and try again."
 )
+TOO_DEEP_MESSAGE = "The request's JSON is nested too deeply to parse."
 METHOD_NOT_ALLOWED_MESSAGE = "The method is not allowed for the requested URL."
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
 _RUN_OK = (b"x-ms-run-function-failed", b"False")
 _RUN_FAILED = (b"x-ms-run-function-failed", b"True")
+_ALLOW_GET = (b"allow", b"GET, HEAD")
+_ALLOW_SCORE = (b"allow", b"GET, POST, OPTIONS")
+_CLOSE = (b"connection", b"close")
+_REPEATED_AUTH = b"\x00repeated"  # stands for "several Authorization headers" (never a real one)
+#: Bodies larger than this (or of unknown length) wait for a body permit before they are read.
+BIG_BODY_BYTES = 65536
 _ROUTES = frozenset({"/score", "/", "/live", "/ready", "/swagger.json", "/metrics"})
 
 
@@ -197,6 +204,9 @@ class ScoringApp:
         self.swagger: SwaggerDocs | None = None
         #: Callbacks run on the event loop once ``init()`` succeeded (e.g. to start a batcher).
         self.on_ready: list[Callable[[ScoringApp], None]] = []
+        #: Called on the event loop with the count of stuck calls each time a call outlives the
+        #: scoring timeout (the server then replaces this worker process); set before start-up.
+        self.on_stuck: Callable[[int], None] | None = None
         self.submit: Submit = self._submit_to_executor
         #: The scoring threads (created at start-up); a batcher may submit its batch calls here.
         self.executor: ScoringExecutor | None = None
@@ -212,6 +222,10 @@ class ScoringApp:
         #: Where request lines go; replace before start-up to capture them (tests).
         self.access_log = AccessLog(enabled=settings.log_level in ("debug", "info"))
         self._ids = RequestIds()
+        #: Request bodies over BIG_BODY_BYTES held at once: one per request that can be scored.
+        self._body_permits = asyncio.Semaphore(
+            settings.max_concurrent_requests * max(1, settings.batch_max_size)
+        )
         retry_after = max(1, round(settings.max_request_wait_ms / 1000))
         self._retry_after = str(retry_after).encode()
 
@@ -227,6 +241,7 @@ class ScoringApp:
             threads=self.settings.max_concurrent_requests,
             wait_s=self.settings.max_request_wait_ms / 1000,
             timeout_s=self.settings.scoring_timeout_ms / 1000,
+            on_stuck=self._stuck,
         )
         if self.settings.metrics_dir is not None:
             self._flusher = asyncio.create_task(self._flush_metrics())
@@ -234,6 +249,25 @@ class ScoringApp:
             self._init_finished(None)
         else:
             threading.Thread(target=self._run_init, name="mlws-init", daemon=True).start()
+
+    @property
+    def can_score(self) -> bool:
+        """Whether a request can be scored now: ``init()`` succeeded and not every scoring thread
+        is held by a call past its timeout."""
+        executor = self.executor
+        return self.ready and not (executor is not None and executor.all_stuck)
+
+    def _stuck(self, count: int) -> None:
+        assert self.executor is not None
+        logger.error(
+            "%d of %d scoring threads are stuck in a call past the %d ms scoring timeout",
+            count,
+            self.executor.threads,
+            self.settings.scoring_timeout_ms,
+            extra={"fields": {"traceback": _scoring_stacks()}},
+        )
+        if self.on_stuck is not None:
+            self.on_stuck(count)
 
     def initialise(self) -> EntryScriptError | None:
         """Run ``init()`` now, in this thread, before start-up (workers that must not accept
@@ -284,6 +318,7 @@ class ScoringApp:
 
     def _prepare(self) -> EntryScriptError | None:
         """Load the script, run its ``init()`` and build the OpenAPI documents."""
+        scrub_secret_environment()  # the settings hold them; the script must not see them
         try:
             if self.script is None:
                 from mlws.runtime.loader import load_entry_script
@@ -406,8 +441,10 @@ class ScoringApp:
         request_id: bytes | None = None
         ms_request_id: bytes | None = None
         client_id: bytes | None = None
+        repeated_auth = False
         for name, value in scope["headers"]:
             if name == b"authorization":
+                repeated_auth = authorization is not None
                 authorization = value
             elif name == b"x-request-id":
                 request_id = value
@@ -441,14 +478,53 @@ class ScoringApp:
                 (b"x-ms-request-id", legacy),
                 (b"x-ms-client-request-id", client),
             ]
+        if repeated_auth:  # never "last one wins": which one a proxy checked is unknowable
+            authorization = _REPEATED_AUTH
+        sent = _Sent(send)
+        try:
+            status = await self._dispatch(
+                scope, receive, sent, method, path, authorization, ids, too_long
+            )
+        except Exception as exc:  # a bug of the server: still a JSON answer with the request id
+            rid = request_id.decode("latin-1")
+            logger.error(
+                "internal error: %s",
+                type(exc).__name__,
+                exc_info=exc,
+                extra={"fields": {"request_id": rid}},
+            )
+            status = 500
+            if not sent.started:
+                await self._error(send, 500, INTERNAL_ERROR_MESSAGE, ids, rid)
+        elapsed = time.perf_counter() - start
+        self.metrics.observe(path if path in _ROUTES else "other", status, elapsed)
+        if self.access_log.enabled:
+            self.access_log.write(
+                request_id.decode("latin-1"), method, path, status, elapsed * 1000
+            )
+
+    async def _dispatch(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        method: str,
+        path: str,
+        authorization: bytes | None,
+        ids: list[tuple[bytes, bytes]],
+        too_long: str | None,
+    ) -> int:
         if too_long is not None:  # azmlinfsrv's 431 and messages
             status = await self._error(send, 431, too_long, [])
         elif path == "/score":
             status = await self._score(scope, receive, send, method, authorization, ids)
         elif method != "GET" and path in _ROUTES:
-            status = await self._error(send, 405, METHOD_NOT_ALLOWED_MESSAGE, ids)
-        elif path == "/":
-            status = await self._respond(send, 200, b"Healthy", _TEXT, ids)
+            status = await self._error(send, 405, METHOD_NOT_ALLOWED_MESSAGE, [*ids, _ALLOW_GET])
+        elif path == "/":  # as azmlinfsrv: "Healthy" only once the script can score
+            if self.can_score:
+                status = await self._respond(send, 200, b"Healthy", _TEXT, ids)
+            else:
+                status = await self._not_ready(send, ids)
         elif path == "/live":
             status = await self._respond(send, 200, b'{"status":"live"}', _JSON, ids)
         elif path == "/ready":
@@ -464,12 +540,7 @@ class ScoringApp:
                 status = await self._respond(send, 200, body, METRICS_CONTENT_TYPE, ids)
         else:
             status = await self._error(send, 404, NOT_FOUND_MESSAGE, ids)
-        elapsed = time.perf_counter() - start
-        self.metrics.observe(path if path in _ROUTES else "other", status, elapsed)
-        if self.access_log.enabled:
-            self.access_log.write(
-                request_id.decode("latin-1"), method, path, status, elapsed * 1000
-            )
+        return status
 
     # -- /score ----------------------------------------------------------------------------------
     async def _score(
@@ -485,7 +556,7 @@ class ScoringApp:
         if method == "OPTIONS":
             return await self._respond(send, 200, b"", _TEXT, ids)
         if method != "POST" and method != "GET":
-            return await self._error(send, 405, METHOD_NOT_ALLOWED_MESSAGE, ids)
+            return await self._error(send, 405, METHOD_NOT_ALLOWED_MESSAGE, [*ids, _ALLOW_SCORE])
         failure = await self._authenticate(authorization)
         if failure is not None:
             return await self._unauthorized(send, failure, ids)
@@ -493,7 +564,10 @@ class ScoringApp:
             return await self._not_ready(send, ids)
         headers = RequestHeaders(scope["headers"])
         if method == "GET":
-            body = _query_as_json(scope["query_string"])
+            try:
+                body = _query_as_json(scope["query_string"])
+            except RecursionError:
+                return await self._too_deep(send, ids)
         else:
             length = headers.get_raw(b"content-length")
             if length is not None and length.isdigit() and int(length) > self._max_bytes:
@@ -507,6 +581,40 @@ class ScoringApp:
                 return await self._error(
                     send, 415, "Expects Content-Type to be application/json", ids
                 )
+            big = (
+                int(length) > BIG_BODY_BYTES
+                if length is not None and length.isdigit()
+                else headers.get_raw(b"transfer-encoding") is not None
+            )
+            if big:  # held in memory only with a permit: at most one per scoring slot
+                if not await self._take_body_permit():
+                    request = ScoreRequest(b"", request_id=ids[0][1].decode("latin-1"))
+                    return await self._busy(send, request, ids)
+            try:
+                return await self._score_body(receive, send, method, headers, ids)
+            finally:
+                if big:
+                    self._body_permits.release()
+        return await self._score_body(receive, send, method, headers, ids, body)
+
+    async def _take_body_permit(self) -> bool:
+        wait = self.settings.max_request_wait_ms / 1000
+        try:
+            await asyncio.wait_for(self._body_permits.acquire(), wait or None)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _score_body(
+        self,
+        receive: Receive,
+        send: Send,
+        method: str,
+        headers: RequestHeaders,
+        ids: list[tuple[bytes, bytes]],
+        body: bytes | None = None,
+    ) -> int:
+        if body is None:
             try:
                 body = await self._read_body(receive)
             except _BodyTooLarge:
@@ -515,7 +623,10 @@ class ScoringApp:
                 return 499
             if self._strict:
                 wants_object = self.script is not None and self.script.expects_json_object
-                problem = _json_problem(body, wants_object)
+                try:
+                    problem = _json_problem(body, wants_object)
+                except RecursionError:
+                    return await self._too_deep(send, ids)
                 if problem is not None:
                     return await self._error(send, 400, problem, ids)
         request = ScoreRequest(
@@ -600,9 +711,11 @@ class ScoringApp:
 
     # -- other routes ----------------------------------------------------------------------------
     async def _readiness(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
-        if self.ready:
+        if self.can_score:
             return await self._respond(send, 200, b'{"status":"ready"}', _JSON, ids)
-        if self.init_error is not None:
+        if self.ready:
+            body = {"status": "stuck", "message": "every scoring thread is stuck past its timeout"}
+        elif self.init_error is not None:
             body = {"status": "failed", "message": self.init_error.message}
         else:
             body = {"status": "starting", "message": "init() is still running"}
@@ -630,6 +743,8 @@ class ScoringApp:
     # -- helpers ---------------------------------------------------------------------------------
     async def _authenticate(self, authorization: bytes | None) -> AuthFailure | None:
         auth = self.authenticator
+        if authorization is _REPEATED_AUTH and not isinstance(auth, NoAuth):
+            return REPEATED
         if auth.blocking:
             return await asyncio.get_running_loop().run_in_executor(None, auth.check, authorization)
         return auth.check(authorization)
@@ -646,7 +761,9 @@ class ScoringApp:
         return await self._send(send, 401, body, headers)
 
     async def _not_ready(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
-        if self.init_error is not None:
+        if self.ready:
+            message = "Every scoring thread is stuck past its timeout; retry shortly."
+        elif self.init_error is not None:
             message = f"The entry script failed to start: {self.init_error.message}"
         else:
             message = "The entry script's init() is still running; retry shortly."
@@ -658,9 +775,18 @@ class ScoringApp:
             [*ids, (b"retry-after", b"1")],
         )
 
+    async def _too_deep(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
+        request_id = ids[0][1].decode("latin-1")
+        logger.warning(
+            "refused a request nested too deeply to parse",
+            extra={"fields": {"request_id": request_id}},
+        )
+        return await self._error(send, 400, TOO_DEEP_MESSAGE, ids, request_id)
+
     async def _too_large(self, send: Send, ids: list[tuple[bytes, bytes]]) -> int:
+        # Connection closed after the answer: the rest of the body is never read.
         return await self._error(
-            send, 413, f"Request body is larger than {self._max_bytes} bytes", ids
+            send, 413, f"Request body is larger than {self._max_bytes} bytes", [*ids, _CLOSE]
         )
 
     async def _error(
@@ -694,6 +820,31 @@ class ScoringApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return status
+
+
+def _scoring_stacks() -> str:
+    """Where each scoring thread is now (a stuck call's stack says what it waits for)."""
+    frames = sys._current_frames()
+    stacks = []
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident or -1)
+        if frame is not None and thread.name.startswith("mlws-score"):
+            stacks.append(f"Thread {thread.name}:\n" + "".join(traceback.format_stack(frame)))
+    return "\n".join(stacks)
+
+
+class _Sent:
+    """``send``, remembering whether the response has started (then no error answer can follow)."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = True
+        await self.send(message)
 
 
 def _without_body(send: Send) -> Send:

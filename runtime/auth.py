@@ -51,6 +51,7 @@ class AuthFailure:
 MISSING = AuthFailure("missing Authorization header", credentials_given=False)
 NOT_BEARER = AuthFailure("the Authorization header must be 'Bearer <credential>'", True)
 BAD_KEY = AuthFailure("invalid key", credentials_given=True)
+REPEATED = AuthFailure("more than one Authorization header", credentials_given=True)
 
 
 class Authenticator(Protocol):

@@ -4,6 +4,9 @@
 that has not started within ``wait_s`` fails with :class:`Busy` (the app answers 503); one that
 started but runs longer than ``timeout_s`` fails with :class:`ScoringTimeout` (504). A timed-out
 call keeps its thread until it really returns (Python cannot stop a thread): the cap stays honest.
+Such a call is *stuck*: :attr:`ScoringExecutor.stuck` counts them and ``on_stuck(count)`` runs on
+the event loop each time one more gets stuck, so the server can replace the process (the only way
+to get the thread back) and say it is not ready while every thread is stuck.
 
 Why not ``loop.run_in_executor`` behind a semaphore: with the cap at 1, every request would then
 need a full event-loop -> thread -> event-loop round trip before the next one may start. Here a
@@ -24,7 +27,7 @@ from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
-_QUEUED, _RUNNING, _DONE, _DROPPED = range(4)
+_QUEUED, _RUNNING, _DONE, _DROPPED, _STUCK = range(5)
 
 
 class Busy(Exception):
@@ -66,8 +69,13 @@ class ScoringExecutor:
         wait_s: float,
         timeout_s: float,
         name: str = "mlws-score",
+        on_stuck: Callable[[int], None] | None = None,
     ) -> None:
         self._loop = loop
+        self._on_stuck = on_stuck
+        self._stuck = 0
+        self.threads = threads
+        """The number of scoring threads (the concurrency cap)."""
         self._wait_s = wait_s
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
@@ -118,6 +126,16 @@ class ScoringExecutor:
             self._wakeup.notify_all()
 
     @property
+    def stuck(self) -> int:
+        """Calls past their scoring timeout that still hold their thread."""
+        return self._stuck
+
+    @property
+    def all_stuck(self) -> bool:
+        """Whether every scoring thread is held by a call past its timeout."""
+        return self._stuck >= self.threads
+
+    @property
     def queued(self) -> int:
         """Calls waiting for a thread."""
         return len(self._queue)
@@ -158,8 +176,10 @@ class ScoringExecutor:
                 if work.deadline > now:
                     break
                 del running[work]
-                work.state = _DROPPED
+                work.state = _STUCK
+                self._stuck += 1
                 late.append(work)
+            stuck = self._stuck
             deadlines = [queue[0].deadline] if queue else []
             if running:
                 deadlines.append(next(iter(running)).deadline)
@@ -167,6 +187,8 @@ class ScoringExecutor:
             _settle(work, None, Busy())
         for work in late:
             _settle(work, None, ScoringTimeout())
+        if late and self._on_stuck is not None:
+            self._on_stuck(stuck)
         if deadlines:
             self._schedule(min(deadlines))
 
@@ -211,6 +233,8 @@ class ScoringExecutor:
                     wake = not self._drain_scheduled
                     self._drain_scheduled = True
                 else:
+                    if work.state == _STUCK:  # it came back after all: the thread is free again
+                        self._stuck -= 1
                     wake = False
             if wake:
                 try:

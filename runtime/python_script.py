@@ -343,6 +343,8 @@ def parse_json_object(body: bytes) -> Mapping[str, Any]:
             parsed = json.loads(body)  # NaN and Infinity, as azmlinfsrv's json.loads takes them
         except ValueError as exc:
             raise ScoreInputError(f"POST body could not be decoded as JSON: {exc}") from None
+        except RecursionError:
+            raise ScoreInputError("The request's JSON is nested too deeply to parse.") from None
     if not isinstance(parsed, dict):
         raise ScoreInputError("POST body should be a JSON dictionary.")
     return parsed

@@ -1,13 +1,18 @@
 """Run the scoring app with uvicorn (uvloop and httptools when installed) in one or more processes.
 
-:func:`serve` binds the socket itself, then runs one worker in this process or, with
-``workers > 1``, supervises that many worker processes sharing the socket. Exit codes:
-0 after SIGTERM/SIGINT (in-flight requests are finished first), :data:`INIT_FAILED_EXIT` when the
-entry script cannot start (every worker is stopped), 1 for other failures.
+:func:`serve` binds the socket itself, then supervises ``workers`` worker processes sharing it
+(one by default): a worker that dies is restarted, one with a call stuck past the scoring timeout
+is replaced, and while no worker is ready this process answers the probes. Exit codes: 0 after
+SIGTERM/SIGINT (in-flight requests are finished first), :data:`INIT_FAILED_EXIT` when the entry
+script cannot start or workers keep dying during ``init()`` (every worker is stopped), 1 for other
+failures.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import faulthandler
 import logging
 import multiprocessing
 import os
@@ -17,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -25,9 +31,9 @@ import uvicorn
 from mlws.runtime.app import ScoringApp
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import configure_logging
-from mlws.runtime.settings import RuntimeSettings, env_var_name
+from mlws.runtime.settings import RuntimeSettings, env_var_name, scrub_secret_environment
 from mlws.runtime.standby import StandbyResponder
-from mlws.runtime.transport import http_protocol
+from mlws.runtime.transport import limited_http_protocol
 from pydantic import ValidationError
 
 #: Exit code when the entry script cannot be loaded or its ``init()`` fails (azmlinfsrv uses 3 too).
@@ -76,34 +82,55 @@ def run_worker(
     sock: socket.socket,
     *,
     init_first: bool = False,
-    ready: EventLike | None = None,
+    events: WorkerEvents | None = None,
 ) -> int:
     """Serve ``settings`` on ``sock`` in this process until a signal; return the exit code.
 
     By default the worker accepts connections at once and runs ``init()`` in the background.
-    With ``init_first`` it runs ``init()`` before accepting anything and sets ``ready`` after.
+    With ``init_first`` it runs ``init()`` before accepting anything and sets ``events.ready``
+    after. A call that outlives the scoring timeout sets ``events.replace`` (the supervisor starts
+    a successor and stops this worker once the successor is ready); when every scoring thread is
+    stuck, the worker clears ``events.ready`` and stops accepting at once.
     """
     configure_logging(settings.log_level)
     exit_code = 0
+    recycled = False
 
     def init_failed(error: EntryScriptError) -> None:
         nonlocal exit_code
         exit_code = INIT_FAILED_EXIT
         server.should_exit = True
 
+    def stuck(count: int) -> None:
+        nonlocal recycled
+        if events is None:
+            return
+        events.replace.set()
+        if app.executor is not None and app.executor.all_stuck:
+            logger.error("every scoring thread is stuck: this worker stops taking requests")
+            events.ready.clear()
+            recycled = True
+            server.should_exit = True
+
     app = ScoringApp(settings, on_init_failure=init_failed)
+    app.on_stuck = stuck
     if init_first:
         # Nothing is in flight before serving starts: a stop signal may end the process at once.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, _exit_now)
         if app.initialise() is not None:
             return INIT_FAILED_EXIT
-        if ready is not None:
-            ready.set()
+        if events is not None:
+            events.started.set()
+            events.ready.set()
     config = uvicorn.Config(
         app,
         loop="auto",
-        http=http_protocol(),  # one write per response (mlws.runtime.transport)
+        # one write per response, bounded request heads (mlws.runtime.transport)
+        http=limited_http_protocol(
+            settings.max_header_bytes, settings.max_headers, settings.header_timeout_ms / 1000
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout_ms / 1000,  # type: ignore[arg-type]
         # The app never reads the client address or scheme: skip the X-Forwarded-* middleware.
         proxy_headers=False,
         lifespan="on",
@@ -119,6 +146,12 @@ def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _ignore_signal)
     server.run(sockets=[sock])
+    if events is not None:
+        events.ready.clear()
+    if recycled:  # the stuck threads cannot be joined: leave them behind
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(exit_code)
     _exit_if_threads_hang(exit_code)
     return exit_code
 
@@ -137,7 +170,21 @@ class EventLike(Protocol):
 
     def set(self) -> None: ...
 
+    def clear(self) -> None: ...
+
     def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class WorkerEvents:
+    """What a worker tells its supervisor, through events shared across ``fork``."""
+
+    started: EventLike
+    """``init()`` succeeded (never cleared): a death after this is not a start-up failure."""
+    ready: EventLike
+    """The worker takes requests now (cleared when it stops taking them)."""
+    replace: EventLike
+    """A call outlived the scoring timeout: start a successor, then stop this worker."""
 
 
 def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
@@ -157,8 +204,28 @@ def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
         os._exit(exit_code)
 
 
-def _worker_main(settings: RuntimeSettings, sock: socket.socket, ready: EventLike) -> None:
-    sys.exit(run_worker(settings, sock, init_first=True, ready=ready))
+def _worker_main(settings: RuntimeSettings, sock: socket.socket, events: WorkerEvents) -> None:
+    # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which then stops
+    # each worker once (a second signal would make uvicorn drop the requests in flight).
+    os.setpgid(0, 0)
+    _die_with_parent()
+    # A segfault or abort in the script or a native library prints every thread's stack.
+    faulthandler.enable(all_threads=True)
+    sys.exit(run_worker(settings, sock, init_first=True, events=events))
+
+
+def _die_with_parent() -> None:
+    """Linux: get SIGTERM when the supervisor dies, so no orphan keeps serving on the socket."""
+    if sys.platform != "linux":
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() == 1:  # the supervisor died before prctl took effect
+            os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _worker_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
@@ -167,63 +234,178 @@ def _worker_context() -> multiprocessing.context.ForkContext | multiprocessing.c
     return multiprocessing.get_context("spawn")
 
 
-def supervise(settings: RuntimeSettings, sock: socket.socket) -> int:
-    """Run ``settings.workers`` workers on ``sock``; restart crashed ones; stop on a signal."""
-    # fork on Linux: workers inherit the imported modules and start in milliseconds (this process
-    # runs no threads yet when it forks them); spawn elsewhere.
-    context = _worker_context()
-    stop: list[int] = []
+def describe_exit(exitcode: int) -> str:
+    """``exited with 1``, ``killed by SIGSEGV``, ``killed by SIGKILL (out of memory?)``."""
+    if exitcode >= 0:
+        return f"exited with {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if name == "SIGKILL" else ""
+    return f"killed by {name}{hint}"
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.append(signum)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+#: Workers dying in a row before any finished ``init()``, after which the server gives up.
+START_ATTEMPTS = 5
+#: Wait before restarting a worker that died during ``init()``: doubled each time, capped.
+RESTART_BACKOFF_S = 0.5
+RESTART_BACKOFF_MAX_S = 8.0
 
-    ready = context.Event()
 
-    def start() -> multiprocessing.process.BaseProcess:
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    events: WorkerEvents
+    replacing: bool = False
+    """A successor is (being) started; this one stops once every counted worker is ready."""
+    retired: bool = False
+
+
+class Supervisor:
+    """Keeps ``settings.workers`` worker processes serving on ``sock``.
+
+    Hand-written because the servers' own supervisors (uvicorn's, gunicorn's) restart workers
+    but know nothing of ``init()``: none waits for a model to load before a worker takes
+    requests, answers probes meanwhile, replaces a worker with a stuck call only once its
+    successor is ready, or gives up on an ``init()`` that kills its process.
+    """
+
+    def __init__(self, settings: RuntimeSettings, sock: socket.socket) -> None:
+        self.settings = settings
+        self.sock = sock
+        # fork on Linux: workers start in milliseconds from this small process (which has not
+        # imported the entry script); spawn elsewhere.
+        self.context = _worker_context()
+        self.workers: tuple[_Worker, ...] = ()
+        self.stop: list[int] = []
+        self.failures = 0
+        self.next_start = 0.0
+        self.code = 0
+
+    def any_ready(self) -> bool:
+        """Whether some worker takes requests (the standby responder stays quiet then)."""
+        return any(w.events.ready.is_set() for w in self.workers)
+
+    def run(self) -> int:
+        """Supervise until a signal or a start-up failure; return the exit code."""
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.stop.append(signum)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+        self._top_up()
+        # Until a worker is ready (and whenever none is) this process answers the probes itself.
+        self.sock.setblocking(False)
+        standby = StandbyResponder(self.sock, self.any_ready)
+        standby.start()
+        while not self.stop:
+            time.sleep(0.05)
+            self._step()
+        standby.stop()
+        for worker in self.workers:
+            if worker.process.exitcode is None and worker.process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.process.pid, signal.SIGTERM)
+        for worker in self.workers:
+            worker.process.join()
+        if self.code == 0 and any(
+            w.process.exitcode not in (0, INIT_FAILED_EXIT) and not w.retired for w in self.workers
+        ):
+            self.code = 1
+        return self.code
+
+    def _start(self) -> _Worker:
+        context = self.context
+        events = WorkerEvents(context.Event(), context.Event(), context.Event())
         process = context.Process(
-            target=_worker_main, args=(settings, sock, ready), name="mlws-worker"
+            target=_worker_main, args=(self.settings, self.sock, events), name="mlws-worker"
         )
         process.start()
-        return process
+        return _Worker(process, events)
 
-    # Workers accept only once their init() succeeded; until the first one is ready this process
-    # answers the probes itself (/live 200, the rest 503).
-    workers = [start() for _ in range(settings.workers)]
-    sock.setblocking(False)
-    standby = StandbyResponder(sock, ready.is_set)
-    standby.start()
-    code = 0
-    while not stop:
-        time.sleep(0.1)
-        for i, process in enumerate(workers):
-            if process.exitcode is None:
-                continue
-            if process.exitcode == INIT_FAILED_EXIT:
-                logger.error("a worker could not start the entry script; stopping all workers")
-                stop.append(0)
-                code = INIT_FAILED_EXIT
-                break
-            logger.error(
-                "worker %s exited with %s; starting another", process.pid, process.exitcode
+    def _top_up(self) -> None:
+        counted = [w for w in self.workers if not w.replacing]
+        missing = self.settings.workers - len(counted)
+        if missing > 0 and time.monotonic() >= self.next_start:
+            self.workers = (*self.workers, *(self._start() for _ in range(missing)))
+
+    def _step(self) -> None:
+        alive: list[_Worker] = []
+        for worker in self.workers:
+            exitcode = worker.process.exitcode
+            if exitcode is None:
+                alive.append(worker)
+            elif not self._reap(worker, exitcode):
+                return
+        for worker in alive:
+            if worker.events.started.is_set():
+                self.failures = 0
+            if worker.events.replace.is_set() and not worker.replacing:
+                worker.replacing = True
+                logger.warning(
+                    "worker %s has a call stuck past the scoring timeout; starting its successor",
+                    worker.process.pid,
+                )
+        self.workers = tuple(alive)
+        self._top_up()
+        counted = [w for w in self.workers if not w.replacing]
+        if len(counted) == self.settings.workers and all(w.events.ready.is_set() for w in counted):
+            for worker in self.workers:
+                if worker.replacing and not worker.retired and worker.process.pid is not None:
+                    worker.retired = True
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.process.pid, signal.SIGTERM)
+
+    def _reap(self, worker: _Worker, exitcode: int) -> bool:
+        """Account for a worker that ended; False when the server must stop."""
+        worker.process.join()
+        pid = worker.process.pid
+        if exitcode == INIT_FAILED_EXIT:
+            logger.error("a worker could not start the entry script; stopping all workers")
+            self.code = INIT_FAILED_EXIT
+            self.stop.append(0)
+            return False
+        if worker.replacing or worker.events.replace.is_set():
+            logger.info("worker %s with a stuck call has stopped", pid)
+            return True
+        how = describe_exit(exitcode)
+        if worker.events.started.is_set():
+            logger.error("worker %s %s; starting another", pid, how)
+            return True
+        self.failures += 1
+        if self.failures >= START_ATTEMPTS:
+            message = (
+                f"workers keep dying during init() ({self.failures} times in a row, the last "
+                f"{how}); giving up"
             )
-            workers[i] = start()
-    standby.stop()
-    for process in workers:
-        if process.exitcode is None and process.pid is not None:
-            os.kill(process.pid, signal.SIGTERM)
-    for process in workers:
-        process.join()
-    if code == 0 and any(p.exitcode not in (0, INIT_FAILED_EXIT) for p in workers):
-        code = 1
-    return code
+            logger.error("%s", message)
+            self.code = INIT_FAILED_EXIT
+            self.stop.append(0)
+            return False
+        delay = min(RESTART_BACKOFF_MAX_S, RESTART_BACKOFF_S * 2 ** (self.failures - 1))
+        logger.error(
+            "worker %s %s during init(); restarting in %.1f s (attempt %d of %d)",
+            pid,
+            how,
+            delay,
+            self.failures + 1,
+            START_ATTEMPTS,
+        )
+        self.next_start = max(self.next_start, time.monotonic() + delay)
+        return True
+
+
+def supervise(settings: RuntimeSettings, sock: socket.socket) -> int:
+    """Run ``settings.workers`` workers on ``sock``; restart crashed ones; stop on a signal."""
+    return Supervisor(settings, sock).run()
 
 
 def serve(settings: RuntimeSettings) -> int:
     """Bind, announce where it serves, and run until stopped; returns the process exit code."""
     configure_logging(settings.log_level)
+    scrub_secret_environment()  # before any worker (and its entry script) starts
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:
@@ -240,9 +422,8 @@ def serve(settings: RuntimeSettings) -> int:
         flush=True,
     )
     try:
-        if settings.workers == 1:
-            return run_worker(settings, sock)
-        if settings.metrics_dir is not None:
+        # Even one worker runs under the supervisor: it restarts a crashed or stuck worker.
+        if settings.workers == 1 or settings.metrics_dir is not None:
             return supervise(settings, sock)
         with tempfile.TemporaryDirectory(prefix="mlws-metrics-") as directory:
             return supervise(settings.model_copy(update={"metrics_dir": Path(directory)}), sock)

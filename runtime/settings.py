@@ -8,6 +8,7 @@ with :func:`env_var_name`, so a name is defined here once and nowhere else.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,6 +44,15 @@ def unset_variable_hint(name: str) -> str | None:
         if env_var_name(field) == name:
             return f"{name} is not set (mlws serve --{field.replace('_', '-')} sets it)"
     return None
+
+
+def scrub_secret_environment() -> None:
+    """Remove the secret settings' variables (and their ``*_FILE`` names) from ``os.environ``
+    (call once settings are read), so neither the entry script nor the processes it starts can
+    read them."""
+    for field in SECRET_FIELDS:
+        os.environ.pop(env_var_name(field), None)
+        os.environ.pop(env_var_name(field) + "_FILE", None)
 
 
 class RuntimeSettings(BaseSettings):
@@ -123,6 +133,19 @@ class RuntimeSettings(BaseSettings):
 
     max_request_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     """Largest request body accepted; larger ones get 413."""
+
+    max_header_bytes: int = Field(default=32768, ge=1024)
+    """Largest request line plus headers; larger heads get 431 and the connection is closed."""
+
+    max_headers: int = Field(default=100, ge=1)
+    """Most request headers; more get 431 and the connection is closed."""
+
+    header_timeout_ms: int = Field(default=10_000, ge=1)
+    """Time a client has to send a request's headers, from its first byte (or from connecting);
+    later: 408 and the connection closed (slowloris)."""
+
+    keep_alive_timeout_ms: int = Field(default=5_000, ge=1)
+    """An idle keep-alive connection is closed after this long."""
 
     batch_max_size: int = Field(default=0, ge=0)
     """Micro-batching: most requests grouped into one batch call; 0 turns batching off."""

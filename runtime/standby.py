@@ -1,10 +1,12 @@
-"""Answer probes on the listening socket while no worker process is ready yet.
+"""Answer probes on the listening socket while no worker process is ready.
 
-With several workers, each worker runs its ``init()`` before it accepts connections, so no request
-ever reaches a worker that is still loading its model. Until the first worker is ready, the
-supervising process accepts on the same socket and answers: ``GET /live`` and ``GET /`` 200 (the
-process is alive, so Kubernetes does not restart a pod during a slow model load), ``/ready`` and
-everything else 503 with ``Retry-After``. Each answer closes its connection.
+Each worker runs its ``init()`` before it accepts connections, so no request ever reaches a worker
+that is still loading its model. Whenever no worker is ready (at start-up, or while a crashed or
+stuck worker's successor loads), the supervising process accepts on the same socket and answers:
+``GET /live`` 200 (the process is alive, so Kubernetes does not restart a pod during a slow model
+load), ``/``, ``/ready`` and everything else 503 with ``Retry-After``. Each answer closes its
+connection. Hand-written because it must share the listening socket with the workers and answer
+without importing the web stack: a few lines of socket code, where a library would be a server.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from collections.abc import Callable
 _STARTING = b'{"message":"The entry script\'s init() is still running; retry shortly."}'
 _ANSWERS: dict[bytes, tuple[bytes, bytes, bytes]] = {
     b"/live": (b"200 OK", b"application/json", b'{"status":"live"}'),
-    b"/": (b"200 OK", b"text/plain; charset=utf-8", b"Healthy"),
     b"/ready": (
         b"503 Service Unavailable",
         b"application/json",
@@ -59,7 +60,8 @@ def _serve_one(conn: socket.socket) -> None:
 
 
 class StandbyResponder:
-    """A thread accepting on ``sock`` until ``done()`` is true (a worker became ready)."""
+    """A thread accepting on ``sock`` whenever ``done()`` is false (no worker is ready), until
+    stopped."""
 
     def __init__(self, sock: socket.socket, done: Callable[[], bool]) -> None:
         self._sock = sock
@@ -80,8 +82,11 @@ class StandbyResponder:
     def _run(self) -> None:
         poller = select.poll()
         poller.register(self._sock.fileno(), select.POLLIN)
-        while not self._stopped.is_set() and not self._done():
-            if not poller.poll(100):
+        while not self._stopped.is_set():
+            if self._done():
+                self._stopped.wait(0.05)
+                continue
+            if not poller.poll(50):
                 continue
             try:
                 conn, _ = self._sock.accept()

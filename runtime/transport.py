@@ -132,3 +132,128 @@ def http_protocol() -> type[asyncio.Protocol] | str:
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         return "auto"
     return CoalescingHttpToolsProtocol
+
+
+class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
+    """The coalescing protocol with bounds on what a client may make the server hold or wait for.
+
+    * the request line and headers over ``max_header_bytes``, or more than ``max_headers``
+      headers: ``431`` at once, connection closed (counted on the raw bytes, so one endless header
+      line is cut off as well);
+    * headers not complete ``header_timeout_s`` after the request's first byte (or after the
+      connection opened): ``408``, connection closed (slowloris);
+    * idle keep-alive connections are closed by uvicorn after its ``timeout_keep_alive``.
+
+    uvicorn has none of the first two (it buffers headers without limit and restarts nothing when
+    bytes trickle in); subclassing its protocol adds them without a second parser.
+    """
+
+    max_header_bytes = 32768
+    max_headers = 100
+    header_timeout_s = 10.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the header clock for the first request."""
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._head_size = 0
+        self._head_count = 0
+        self._in_head = True
+        self._refusal: tuple[int, bytes] | None = None
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.header_timeout_s, self._head_timed_out
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the header clock."""
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse, then count the bytes of a request head still incomplete (one read is at most
+        256 KiB, so an endless header line is cut off after one read past the limit)."""
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes:
+                self._refuse(431, b"Request header fields too large")
+
+    def on_message_begin(self) -> None:
+        """A new request: its head is counted and timed from here."""
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+        self._head_size = 0
+        self._head_count = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_timed_out)
+
+    def on_url(self, url: bytes) -> None:
+        """Count the request target into the head's size."""
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Count the headers and their size (a head complete within one read is checked here)."""
+        self._head_count += 1
+        self._head_size += len(name) + len(value) + 4
+        if self._head_count > self.max_headers:
+            self._refusal = (431, b"Too many request header fields")
+        elif self._head_size > self.max_header_bytes:
+            self._refusal = (431, b"Request header fields too large")
+        if self._refusal is not None:
+            raise ValueError("request head over a limit")  # the parser stops: see send_400
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        """The head is complete: stop counting and timing it."""
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parser error, or the refusal a limit raised through the parser."""
+        if self._refusal is not None:
+            self._refuse(*self._refusal)
+            return
+        super().send_400_response(msg)
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self._in_head or self.transport.is_closing():
+            return
+        if self._head_bytes == 0 and self.cycle is None:
+            self.transport.close()  # a connection that never sent a byte: just close it
+            return
+        self._refuse(408, b"Request headers not received in time")
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _refuse(self, status: int, message: bytes) -> None:
+        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}[status]
+        body = b'{"message":"' + message + b'"}'
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, reason, len(body), body)
+        )
+        self._in_head = False
+        self._stop_head_timer()
+        self.transport.close()
+
+
+def limited_http_protocol(
+    max_header_bytes: int, max_headers: int, header_timeout_s: float
+) -> type[asyncio.Protocol]:
+    """:class:`LimitedHttpToolsProtocol` with these limits (uvicorn's ``http`` setting)."""
+    return type(
+        "LimitedHttpToolsProtocol",
+        (LimitedHttpToolsProtocol,),
+        {
+            "max_header_bytes": max_header_bytes,
+            "max_headers": max_headers,
+            "header_timeout_s": header_timeout_s,
+        },
+    )

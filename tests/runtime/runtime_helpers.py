@@ -19,6 +19,8 @@ SCRIPTS: dict[str, str] = {
         def run(raw_data):
             data = json.loads(raw_data)
             if isinstance(data, dict):
+                if data.get("started_file"):
+                    open(data["started_file"], "w").close()
                 if data.get("sleep"):
                     time.sleep(data["sleep"])
                 if data.get("fail"):
@@ -143,6 +145,40 @@ SCRIPTS: dict[str, str] = {
             time.sleep(float(__import__("os").environ.get("SLOW_INIT_SECONDS", "1.5")))
         def run(raw_data):
             return "ok"
+    """,
+    "dies": """
+        import ctypes, json, os, signal, time
+        def init():
+            pass
+        def run(raw_data):
+            data = json.loads(raw_data)
+            how = data.get("die")
+            if how == "exit":
+                os._exit(7)
+            if how == "segfault":
+                ctypes.string_at(0)
+            if how == "oom-kill":  # what the kernel's OOM killer sends
+                os.kill(os.getpid(), signal.SIGKILL)
+            if data.get("hang"):
+                time.sleep(data["hang"])
+            return {"pid": os.getpid()}
+    """,
+    "init_segfaults": """
+        import ctypes
+        def init():
+            ctypes.string_at(0)
+        def run(raw_data):
+            return 1
+    """,
+    "peek": """
+        import os, subprocess, sys
+        def init():
+            pass
+        def run(raw_data):
+            child = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.environ))"],
+                                   capture_output=True, text=True).stdout
+            return {"pid": os.getpid(), "size": len(raw_data),
+                    "env": sorted(k for k in os.environ if k.startswith("MLWS_")), "child": child}
     """,
     "helper_import": """
         import helper_module

@@ -266,6 +266,25 @@ class TestScoringFailures:
         await asyncio.sleep(0.8)
         assert (await client.post("/score", content=b"{}", headers=JSON)).status_code == 200
 
+    async def test_ready_and_health_fail_while_every_slot_is_stuck(self, serve_app: Serve) -> None:
+        app, client = await serve_app("echo", scoring_timeout_ms=100, max_request_wait_ms=0)
+        stuck: list[int] = []
+        app.on_stuck = stuck.append
+        assert (
+            await client.post("/score", content=b'{"sleep": 1.0}', headers=JSON)
+        ).status_code == 504
+        assert stuck == [1]
+        ready = await client.get("/ready")
+        assert (ready.status_code, ready.json()["status"]) == (503, "stuck")
+        assert (await client.get("/")).status_code == 503
+        assert (await client.get("/live")).status_code == 200
+        for _ in range(300):  # the call returns after its 1 s: the slot and readiness come back
+            if (await client.get("/ready")).status_code == 200:
+                break
+            await asyncio.sleep(0.02)
+        assert (await client.get("/ready")).status_code == 200
+        assert (await client.get("/")).text == "Healthy"
+
     async def test_the_concurrency_cap_queues_then_refuses_with_retry_after(
         self, serve_app: Serve
     ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,53 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from live_server import MLWS, Server, free_port, start_serve, wait_until
 from runtime_helpers import write_script
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-MLWS = str(Path(sys.executable).with_name("mlws"))
 JSON = {"content-type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """A started server process and its base URL."""
-
-    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            args,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.process.stderr.read()}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server did not become ready")
-
-    def stop(self) -> tuple[int, str]:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=30)
-        return self.process.returncode, err
 
 
 @pytest.fixture
@@ -68,19 +27,13 @@ def servers() -> Iterator[list[Server]]:
     started: list[Server] = []
     yield started
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.communicate()
+        server.kill()
 
 
 def serve(
     servers: list[Server], source: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Server:
-    port = free_port()
-    args = [MLWS, "serve", str(source), "--port", str(port), *extra]
-    server = Server(args, port, env)
-    servers.append(server)
-    return server
+    return start_serve(servers, source, *extra, env=env)
 
 
 def test_serve_with_two_workers_and_shared_metrics(servers: list[Server], tmp_path: Path) -> None:
@@ -113,18 +66,22 @@ def test_sigterm_finishes_the_request_in_flight(
     server.wait_ready()
     result: dict[str, httpx.Response] = {}
 
+    started = tmp_path / "run-started"
+    payload = {"sleep": 1.0, "n": 1, "started_file": str(started)}
+
     def slow_request() -> None:
         result["response"] = httpx.post(
-            f"{server.url}/score", json={"sleep": 1.0, "n": 1}, headers=JSON, timeout=10
+            f"{server.url}/score", json=payload, headers=JSON, timeout=60
         )
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-    time.sleep(0.4)
+    # SIGTERM only once run() really started (a fixed sleep flaked on a loaded machine).
+    wait_until(started.exists, 60, "run() to start")
     server.process.send_signal(signal.SIGTERM)
-    thread.join(timeout=10)
+    thread.join(timeout=60)
     assert result["response"].status_code == 200
-    assert result["response"].json()["echo"] == {"sleep": 1.0, "n": 1}
+    assert result["response"].json()["echo"] == payload
     code, _ = server.stop()
     assert code == 0
 
@@ -135,8 +92,8 @@ def test_init_failure_exits_non_zero_with_the_error(
 ) -> None:
     write_script(tmp_path, "init_fails")
     server = serve(servers, tmp_path, "--workers", workers)
-    _, err = server.process.communicate(timeout=60)
-    assert server.process.returncode == 3
+    code, err = server.wait_exit(timeout=120)
+    assert code == 3
     assert "init() of" in err
     assert "RuntimeError: cannot find the model file" in err
     assert "Traceback (most recent call last)" in err

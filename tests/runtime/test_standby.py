@@ -13,7 +13,7 @@ from mlws.runtime.standby import StandbyResponder, answer
     ("head", "status", "body"),
     [
         (b"GET /live HTTP/1.1\r\n\r\n", b"200 OK", b'{"status":"live"}'),
-        (b"GET / HTTP/1.1\r\n\r\n", b"200 OK", b"Healthy"),
+        (b"GET / HTTP/1.1\r\n\r\n", b"503 Service Unavailable", b"still running"),
         (b"GET /ready?x=1 HTTP/1.1\r\n\r\n", b"503 Service Unavailable", b"starting"),
         (b"POST /score HTTP/1.1\r\n\r\n", b"503 Service Unavailable", b"still running"),
         (b"garbage", b"503 Service Unavailable", b"still running"),

@@ -1,0 +1,195 @@
+"""Faults over real HTTP: the server comes back by itself from stuck and dying workers.
+
+Each test prints the recovery figures it measured (``pytest -s`` shows them).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from live_server import Server, start_serve, wait_until
+from runtime_helpers import write_script
+
+pytestmark = pytest.mark.slow
+
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    started: list[Server] = []
+    yield started
+    for server in started:
+        server.kill()
+
+
+def score(server: Server, body: dict[str, object], timeout: float = 60) -> httpx.Response:
+    return httpx.post(f"{server.url}/score", json=body, headers=JSON, timeout=timeout)
+
+
+def pid_of(server: Server) -> int:
+    response = score(server, {})
+    assert response.status_code == 200, response.text
+    pid: int = response.json()["pid"]
+    return pid
+
+
+@pytest.mark.parametrize("slots", ["1", "2"])
+def test_a_stuck_run_is_504_and_the_worker_is_replaced(
+    servers: list[Server], tmp_path: Path, slots: str
+) -> None:
+    write_script(tmp_path, "dies")
+    server = start_serve(
+        servers,
+        tmp_path,
+        "--scoring-timeout-ms",
+        "500",
+        "--max-concurrent-requests",
+        slots,
+        "--max-request-wait-ms",
+        "100",
+    )
+    server.wait_ready()
+    before = pid_of(server)
+    stuck_at = time.monotonic()
+    answers: list[httpx.Response] = []
+    hung = [
+        threading.Thread(target=lambda: answers.append(score(server, {"hang": 120})))
+        for _ in range(int(slots))
+    ]
+    for thread in hung:
+        thread.start()
+    for thread in hung:
+        thread.join(60)
+    assert [r.status_code for r in answers] == [504] * int(slots)
+    assert all(r.json()["message"] == "Scoring timeout after 500 ms" for r in answers)
+    # Every slot is stuck: the worker stops being ready, and a successor takes over.
+    recovered = wait_until(
+        lambda: server.status("/ready") == 200 and pid_of(server) != before, 60, "a fresh worker"
+    )
+    after = pid_of(server)
+    assert after != before
+    assert server.status("/") == 200
+    print(
+        f"\n[figure] {slots} slot(s) stuck: scoring again {time.monotonic() - stuck_at:.2f} s "
+        f"after the stuck calls began ({recovered:.2f} s after their 504)"
+    )
+    server.wait_log("stuck in a call past the 500 ms scoring timeout")
+    assert "time.sleep(data[" in server.log  # the stuck thread's stack is logged
+    code, _ = server.stop()
+    assert code == 0
+
+
+def test_ready_says_not_ready_while_every_slot_is_stuck(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    """With a slow successor (its init() takes seconds), /ready and / answer 503 meanwhile."""
+    write_script(tmp_path, "dies")
+    marker = tmp_path / "started-once"
+    script = tmp_path / "score.py"
+    script.write_text(
+        script.read_text().replace(
+            "def init():\n    pass",
+            f"def init():\n    if os.path.exists({str(marker)!r}):\n        time.sleep(3)\n"
+            f"    open({str(marker)!r}, 'w').close()",
+        )
+    )
+    server = start_serve(
+        servers, tmp_path, "--scoring-timeout-ms", "300", "--max-request-wait-ms", "50"
+    )
+    server.wait_ready()
+    assert score(server, {"hang": 120}).status_code == 504
+    wait_until(lambda: server.status("/ready") == 503, 30, "/ready 503")
+    assert server.status("/") == 503
+    assert server.status("/live") == 200
+    busy = score(server, {})
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"]
+    server.wait_ready()
+    assert score(server, {}).status_code == 200
+
+
+@pytest.mark.parametrize("how", ["exit", "segfault", "oom-kill"])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_dying_worker_is_restarted(
+    servers: list[Server], tmp_path: Path, how: str, workers: str
+) -> None:
+    write_script(tmp_path, "dies")
+    server = start_serve(servers, tmp_path, "--workers", workers, "--max-concurrent-requests", "2")
+    server.wait_ready()
+    in_flight: list[httpx.Response | Exception] = []
+
+    def hanging() -> None:
+        try:
+            in_flight.append(score(server, {"hang": 3}))
+        except httpx.HTTPError as exc:
+            in_flight.append(exc)
+
+    # With one worker, a request in flight on the dying worker must end, not hang.
+    other = threading.Thread(target=hanging)
+    if workers == "1":
+        other.start()
+        time.sleep(0.3)
+    died_at = time.monotonic()
+    with pytest.raises(httpx.TransportError):  # the connection closes with the process
+        score(server, {"die": how})
+    recovered = wait_until(lambda: server.status("/ready") == 200, 60, "a restarted worker")
+    assert score(server, {}).status_code == 200
+    if workers == "1":
+        other.join(60)
+        assert not other.is_alive()
+        outcome = in_flight[0]
+        if isinstance(outcome, httpx.Response):  # a JSON 5xx, or else a closed connection
+            assert outcome.status_code >= 500
+            assert "message" in outcome.json()
+        else:
+            assert isinstance(outcome, httpx.TransportError)
+    print(
+        f"\n[figure] {how}, {workers} worker(s): ready again {recovered:.2f} s after the crash "
+        f"({time.monotonic() - died_at:.2f} s to the next 200)"
+    )
+    expected = {
+        "exit": "exited with 7",
+        "segfault": "killed by SIGSEGV",
+        "oom-kill": "killed by SIGKILL (out of memory?",
+    }[how]
+    server.wait_log(expected)
+    assert "starting another" in server.log
+    if how == "segfault":
+        assert "Fatal Python error: Segmentation fault" in server.log
+        assert "in run" in server.log  # faulthandler's stack names the script's frame
+    code, _ = server.stop()
+    assert code == 0
+
+
+def test_an_init_that_kills_its_process_gives_up_after_bounded_restarts(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    write_script(tmp_path, "init_segfaults")
+    server = start_serve(servers, tmp_path, "--workers", "3")
+    started = time.monotonic()
+    code, log = server.wait_exit(timeout=120)
+    took = time.monotonic() - started
+    assert code == 3
+    assert "workers keep dying during init() (5 times in a row, the last killed by SIGSEGV)" in log
+    assert log.count("during init(); restarting in") == 4
+    assert "restarting in 0.5 s" in log
+    assert "restarting in 4.0 s" in log
+    assert "Fatal Python error: Segmentation fault" in log
+    print(f"\n[figure] init() segfaulting with 3 workers: gave up after {took:.1f} s")
+
+
+def test_health_is_healthy_only_once_init_finished(servers: list[Server], tmp_path: Path) -> None:
+    write_script(tmp_path, "slow_init")
+    server = start_serve(servers, tmp_path, env={"SLOW_INIT_SECONDS": "3"})
+    wait_until(lambda: server.status("/live") == 200, 60, "/live 200")
+    assert server.status("/") == 503
+    assert server.status("/ready") == 503
+    server.wait_ready()
+    health = httpx.get(f"{server.url}/", timeout=5)
+    assert (health.status_code, health.text) == (200, "Healthy")

@@ -3,7 +3,7 @@
 The seed's ``local_webservice_deployment_config(port = 8890)`` as a Pulumi component: one
 ``pulumi-docker`` ``Container`` publishing the runtime's port on ``port`` (bound to 127.0.0.1 by
 default), the runtime's settings as environment variables (keys and token secret as a secret),
-a Docker health check on ``/live``, and by default a ``HealthGate`` that makes ``pulumi up`` wait
+a Docker health check on ``/ready``, and by default a ``HealthGate`` that makes ``pulumi up`` wait
 until the service is ready and answers ``sample_request``. GPU inference is rejected, as in
 Azure ML: only AKS serves GPUs.
 
@@ -186,10 +186,15 @@ def env_list(plain: Mapping[str, str], secrets: Mapping[str, str]) -> list[str]:
 
 
 def healthcheck(config: LocalDeploymentConfig) -> dict[str, Any]:
-    """Docker health check on the runtime's liveness route ``/live``."""
+    """Docker health check on the runtime's readiness route ``/ready``.
+
+    Docker restarts nothing on an unhealthy container; its ``healthy`` is what ``docker ps`` shows
+    and Compose's ``service_healthy`` waits for: that the service answers requests. So it means
+    readiness (``start_period`` covers the model load), unlike Kubernetes' liveness probe.
+    """
     probe = (
         "import urllib.request, sys; "
-        f"sys.exit(urllib.request.urlopen('http://127.0.0.1:{CONTAINER_PORT}/live', "
+        f"sys.exit(urllib.request.urlopen('http://127.0.0.1:{CONTAINER_PORT}/ready', "
         f"timeout={config.timeout_seconds}).status != 200)"
     )
     return {

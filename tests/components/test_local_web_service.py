@@ -198,7 +198,7 @@ def test_container_args_are_pure() -> None:
         {"label": "team", "value": "ml"},
     ]
     assert args["healthcheck"]["retries"] == 3
-    assert f"127.0.0.1:{CONTAINER_PORT}/live" in args["healthcheck"]["tests"][-1]
+    assert f"127.0.0.1:{CONTAINER_PORT}/ready" in args["healthcheck"]["tests"][-1]
     assert config.base_url == "http://127.0.0.1:8890"
     assert env_list({"B": "2"}, {"A": "1"}) == ["A=1", "B=2"]
 

@@ -47,12 +47,10 @@ def unset_variable_hint(name: str) -> str | None:
 
 
 def scrub_secret_environment() -> None:
-    """Remove the secret settings' variables (and their ``*_FILE`` names) from ``os.environ``
-    (call once settings are read), so neither the entry script nor the processes it starts can
-    read them."""
+    """Remove the secret settings' variables from ``os.environ`` (call once settings are read), so
+    neither the entry script nor the processes it starts can read them (``*_FILE`` paths stay)."""
     for field in SECRET_FIELDS:
         os.environ.pop(env_var_name(field), None)
-        os.environ.pop(env_var_name(field) + "_FILE", None)
 
 
 class RuntimeSettings(BaseSettings):

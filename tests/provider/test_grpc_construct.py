@@ -65,7 +65,8 @@ def test_aci_web_service_is_constructed_with_the_plugins_health_gate(
     assert not component.custom
     (group,) = monitor.of_type("azure-native:containerinstance:ContainerGroup")
     assert group.custom
-    assert "containers" in group.secret  # the key travels as a secure environment variable
+    assert "volumes" in group.secret  # the key travels as a file of the secret volume
+    assert "containers" not in group.secret  # the containers' environment holds only its path
 
     assert monitor.of_type("pulumi-python:dynamic/mlws:HealthGate") == []
     (gate,) = monitor.of_type("mlws:index:HealthGate")

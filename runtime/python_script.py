@@ -11,8 +11,8 @@ The contract (the same as azmlinfsrv's, checked by the compatibility suite):
   ``/swagger.json``;
 * ``run`` may take a ``request_headers`` argument (a dict of the request headers, minus
   ``Authorization``);
-* ``AZUREML_MODEL_DIR`` is set in ``os.environ`` and the source directory is on ``sys.path`` before
-  the module is imported.
+* ``AZUREML_MODEL_DIR``, ``AML_APP_ROOT`` and ``AZUREML_ENTRY_SCRIPT`` are set in ``os.environ``
+  and the source directory is on ``sys.path`` before the module is imported.
 """
 
 from __future__ import annotations
@@ -166,6 +166,9 @@ class PythonEntryScript(EntryScript):
             raise EntryScriptError(f"entry script {self.path} does not exist")
         if self.settings.model_dir is not None:
             os.environ["AZUREML_MODEL_DIR"] = str(self.settings.model_dir.resolve())
+        # As azmlinfsrv: the app root and the entry script's real path, for scripts that read them.
+        os.environ["AML_APP_ROOT"] = str(self.settings.source_directory.resolve())
+        os.environ["AZUREML_ENTRY_SCRIPT"] = os.path.realpath(self.path)
         source = str(self.settings.source_directory.resolve())
         if source not in sys.path:
             sys.path.append(source)

@@ -43,16 +43,19 @@ def parse_model_spec(spec: str) -> tuple[str, str, Path]:
 
 
 def build_model_layout(specs: list[str], root: Path) -> Path:
-    """Make ``root/$MODEL_NAME/$VERSION`` symlinks to each model (Azure ML's multi-model layout)."""
+    """Lay the ``--model`` specs out under ``root`` as the image does (symlinks instead of
+    copies, :mod:`mlws.runtime.model_layout`); return the ``AZUREML_MODEL_DIR`` to use."""
+    from mlws.runtime.model_layout import link_models
+
     seen: set[tuple[str, str]] = set()
+    models: list[tuple[str, str, Path]] = []
     for spec in specs:
         name, version, path = parse_model_spec(spec)
         if (name, version) in seen:
             raise UsageError(f"--model {name}:{version} is given twice")
         seen.add((name, version))
-        (root / name).mkdir(parents=True, exist_ok=True)
-        (root / name / version).symlink_to(path, target_is_directory=path.is_dir())
-    return root
+        models.append((name, version, path))
+    return Path(link_models(root, models))
 
 
 def settings_overrides(

@@ -3,7 +3,8 @@ in-process client for the ASGI app (httpx + ASGITransport, no sockets)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,13 @@ async def serve_app(
 
 
 @pytest.fixture(autouse=True)
-def _restore_model_dir_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Entry scripts set AZUREML_MODEL_DIR for the process; put it back after each test."""
-    monkeypatch.delenv("AZUREML_MODEL_DIR", raising=False)
+def _restore_model_dir_env() -> Iterator[None]:
+    """Entry scripts set AZUREML_MODEL_DIR, AML_APP_ROOT and AZUREML_ENTRY_SCRIPT for the process
+    (as azmlinfsrv does); unset them before and put them back after each test."""
+    names = ("AZUREML_MODEL_DIR", "AML_APP_ROOT", "AZUREML_ENTRY_SCRIPT")
+    saved = {name: os.environ.pop(name, None) for name in names}
+    yield
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value

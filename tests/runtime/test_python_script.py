@@ -41,6 +41,16 @@ def test_run_gets_the_raw_body_string_and_model_dir(tmp_path: Path) -> None:
     assert os.environ["AZUREML_MODEL_DIR"] == str(model.resolve())
 
 
+def test_the_script_sees_app_root_and_entry_script_as_under_azmlinfsrv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AML_APP_ROOT", raising=False)
+    monkeypatch.delenv("AZUREML_ENTRY_SCRIPT", raising=False)
+    started(tmp_path / "src", "echo")
+    assert os.environ["AML_APP_ROOT"] == str((tmp_path / "src").resolve())
+    assert os.environ["AZUREML_ENTRY_SCRIPT"] == os.path.realpath(tmp_path / "src" / "score.py")
+
+
 def test_run_receives_non_json_text_unchanged(tmp_path: Path) -> None:
     script = started(tmp_path, "raw")
     assert orjson.loads(script.score(post("a,b\n1,2", "text/csv")).body) == {"raw": "a,b\n1,2"}

@@ -136,8 +136,19 @@ def test_model_specs(tmp_path: Path) -> None:
 def test_layout_links_point_at_the_models(tmp_path: Path) -> None:
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "w.bin").write_text("w")
-    root = build_model_layout([f"net:4={tmp_path / 'weights'}"], tmp_path / "layout")
+    (tmp_path / "model.pkl").write_text("p")
+    both = [f"net:4={tmp_path / 'weights'}", f"clf:2={tmp_path / 'model.pkl'}"]
+    root = build_model_layout(both, tmp_path / "layout")
+    assert root == tmp_path / "layout"  # several models: the root of NAME/VERSION folders
     assert (root / "net" / "4" / "w.bin").read_text() == "w"
+    assert (root / "clf" / "2" / "model.pkl").read_text() == "p"  # a file goes inside its folder
+
+
+def test_a_single_model_dir_is_the_models_own_folder_as_in_azure_ml(tmp_path: Path) -> None:
+    (tmp_path / "model.pkl").write_text("p")
+    model_dir = build_model_layout([f"clf:2={tmp_path / 'model.pkl'}"], tmp_path / "layout")
+    assert model_dir == tmp_path / "layout" / "clf" / "2"
+    assert (model_dir / "model.pkl").read_text() == "p"
 
 
 def test_every_runtime_setting_is_an_option_of_serve() -> None:

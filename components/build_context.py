@@ -23,10 +23,13 @@ from pathlib import Path
 from mlws.components.dockerfile import (
     CA_CONTEXT_DIR,
     BuildOptions,
-    model_placements,
     render_dockerfile,
 )
 from mlws.components.inference_config import InferenceConfig, Model
+from mlws.runtime.model_layout import model_target
+
+#: Where the models sit in the build context (copied to ``azureml-models/`` in the image).
+MODELS_CONTEXT_DIR = "models"
 
 #: File and folder names never copied from a source directory or model folder.
 IGNORED_NAMES = frozenset(
@@ -220,12 +223,13 @@ def plan_context(
         *(runtime_files() if runtime is None else runtime),
         *_walk(config.source_directory, "app", skip=exclude),
     ]
-    for placement in model_placements(models):
-        source = placement.model.path
+    for model in models:  # the layout mlws serve uses too (mlws.runtime.model_layout)
+        source = model.path
+        target = f"{MODELS_CONTEXT_DIR}/{model_target(model.name, model.version, source)}"
         if source.is_dir():
-            files += _walk(source, placement.context_dir, skip=exclude)
+            files += _walk(source, target, skip=exclude)
         else:
-            files.append(ContextFile(f"{placement.context_dir}/{source.name}", source=source))
+            files.append(ContextFile(target, source=source))
     seen: set[str] = set()
     for item in files:
         if item.path in seen:

@@ -8,14 +8,16 @@ from azure_sdk_check import sdk_problems
 from mlws.components.aci_web_service import REFERENCES as ACI_REFERENCES
 from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs
 from mlws.components.aks_cluster import (
-    ACR_PULL_ROLE,
     CLUSTER_REFERENCES,
     POOL_REFERENCES,
     AksCluster,
     AksClusterArgs,
-    AksClusterConfig,
     GpuNodePool,
     GpuNodePoolArgs,
+)
+from mlws.components.aks_cluster_spec import (
+    ACR_PULL_ROLE,
+    AksClusterConfig,
     GpuNodePoolConfig,
     acr_pull_role_definition_id,
     agent_pool_args,

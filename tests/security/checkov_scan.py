@@ -154,7 +154,7 @@ def yaml_example_dockerfile(example: Path) -> str:
 
 def builder_cases() -> dict[str, list[dict[str, Any]]]:
     """Objects of the pure builders for configurations beyond the examples'."""
-    from mlws.components.aks_cluster import GpuNodePoolConfig, nvidia_device_plugin
+    from mlws.components.aks_cluster_spec import GpuNodePoolConfig, nvidia_device_plugin
     from mlws.components.deployment_config import AksDeploymentConfig
     from mlws.components.k8s_manifests import manifests
 

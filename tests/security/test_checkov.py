@@ -23,7 +23,7 @@ from checkov_scan import (
     everything,
     run_checkov,
 )
-from mlws.components.aks_cluster import DEVICE_PLUGIN_NEEDS
+from mlws.components.aks_cluster_spec import DEVICE_PLUGIN_NEEDS
 
 pytestmark = pytest.mark.slow
 

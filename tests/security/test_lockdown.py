@@ -12,7 +12,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from mlws.components.aci_spec import container_group_args
-from mlws.components.aks_cluster import (
+from mlws.components.aks_cluster_spec import (
     DEVICE_PLUGIN_DIR,
     DEVICE_PLUGIN_NEEDS,
     GpuNodePoolConfig,

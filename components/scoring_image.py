@@ -103,6 +103,16 @@ def default_repository(name: str) -> str:
     return cleaned or "scoring-image"
 
 
+def image_name(server: str | None, repository: str, tag: str) -> str:
+    """The tagged image name: ``[server/]repository:tag``."""
+    return f"{server}/{repository}:{tag}" if server else f"{repository}:{tag}"
+
+
+def digest_of(repo_digest: str) -> str:
+    """``sha256:...`` out of a pushed image's ``repo@sha256:...`` reference."""
+    return repo_digest.rpartition("@")[2]
+
+
 def default_build_dir(name: str) -> str:
     """``.mlws/build/<name>``, with a component name made safe as one folder name."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip(".")
@@ -273,9 +283,11 @@ class ScoringImage(pulumi.ComponentResource):
         super().__init__(type_token("ScoringImage"), name, None, opts)
 
         server = args.get("registry_server")
-        repository: pulumi.Input[str] = spec.repository
+        name_input: pulumi.Input[str] = image_name(None, spec.repository, context.tag)
         if server is not None:
-            repository = pulumi.Output.concat(server, "/", spec.repository)
+            name_input = pulumi.Output.from_input(server).apply(
+                lambda host: image_name(host, spec.repository, context.tag)
+            )
         registry = None
         if server is not None:
             registry = docker.RegistryArgs(
@@ -289,7 +301,7 @@ class ScoringImage(pulumi.ComponentResource):
             )
         image = docker.Image(
             f"{name}-image",
-            image_name=pulumi.Output.concat(repository, ":", context.tag),
+            image_name=name_input,
             build=docker.DockerBuildArgs(
                 context=str(spec.build_dir), platform=spec.target_platform
             ),
@@ -301,7 +313,7 @@ class ScoringImage(pulumi.ComponentResource):
         self.tag = pulumi.Output.from_input(context.tag)
         if spec.push:
             self.image_ref = image.repo_digest
-            self.digest = image.repo_digest.apply(lambda ref: ref.rpartition("@")[2])
+            self.digest = image.repo_digest.apply(digest_of)
         else:
             self.image_ref = image.image_name
             self.digest = self.tag

@@ -114,7 +114,7 @@ def _root(
 
 #: Command modules under ``mlws.cli``; each defines ``register(app)``. Heavy imports (pulumi,
 #: the runtime's server stack) stay inside command bodies so ``mlws --help`` is fast.
-COMMAND_MODULES = ("serve", "render", "invoke", "keys", "token", "logs")
+COMMAND_MODULES = ("serve", "package", "render", "invoke", "keys", "token", "logs")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"mlws.cli.{_name}").register(app)

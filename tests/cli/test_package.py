@@ -47,9 +47,7 @@ def test_writes_exactly_the_context_the_example_scoring_image_builds(tmp_path: P
     assert lines[2].startswith("docker run --rm -p 127.0.0.1:8890:5001 -e MLWS_AUTH_MODE=key")
     assert lines[2].endswith(f" diabetes:{example_tag}")
     assert files(output) == files(example_context)
-    _, mismatch, errors = filecmp.cmpfiles(
-        output, example_context, files(output), shallow=False
-    )
+    _, mismatch, errors = filecmp.cmpfiles(output, example_context, files(output), shallow=False)
     assert (mismatch, errors) == ([], [])
 
 

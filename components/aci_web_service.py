@@ -22,10 +22,9 @@ from mlws.components.aci_spec import (
 )
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
-    secret_env_names,
 )
 from mlws.components.errors import Problem, parse_config
-from mlws.components.health_gate import HealthGate, HealthGateArgs
+from mlws.components.service_wiring import given_secrets, service_gate
 from pulumi_azure_native import containerinstance
 
 
@@ -201,7 +200,17 @@ class AciWebService(pulumi.ComponentResource):
         self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.container_group_name = group.name
         if config.health_check:
-            self._health_gate(name, config, args, group)
+            service_gate(
+                name,
+                config,
+                scoring_uri=self.scoring_uri,
+                image=args["image"],
+                secrets=args,
+                log_command=pulumi.Output.all(args["resource_group_name"], group.name).apply(
+                    _logs_command
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[group]),
+            )
         self.register_outputs(
             {
                 "scoring_uri": self.scoring_uri,
@@ -216,15 +225,7 @@ class AciWebService(pulumi.ComponentResource):
         self, name: str, config: AciDeploymentConfig, args: AciWebServiceArgs
     ) -> containerinstance.ContainerGroup:
         """Register the container group (scoring container, plus the TLS sidecar with TLS)."""
-        values = {
-            "primary_key": args.get("primary_key"),
-            "secondary_key": args.get("secondary_key"),
-        }
-        secrets = {
-            setting: _b64(value)
-            for setting in secret_env_names(config)
-            if (value := values.get(setting)) is not None
-        }
+        secrets = {setting: _b64(value) for setting, value in given_secrets(config, args).items()}
         registry = None
         if args.get("registry_server") is not None:
             registry = RegistryCredentials(
@@ -254,27 +255,4 @@ class AciWebService(pulumi.ComponentResource):
                 ),
             ),
             pulumi.ResourceOptions(parent=self),
-        )
-
-    def _health_gate(
-        self,
-        name: str,
-        config: AciDeploymentConfig,
-        args: AciWebServiceArgs,
-        group: containerinstance.ContainerGroup,
-    ) -> HealthGate:
-        gate: HealthGateArgs = {
-            "scoring_uri": self.scoring_uri,
-            "timeout_seconds": config.health_check_timeout_seconds,
-            "image_digest": args["image"],
-            "log_command": pulumi.Output.all(args["resource_group_name"], group.name).apply(
-                _logs_command
-            ),
-        }
-        if config.sample_request is not None:
-            gate["sample_request"] = config.sample_request
-        if config.auth_mode == "key":
-            gate["key"] = args["primary_key"]
-        return HealthGate(
-            f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=[group])
         )

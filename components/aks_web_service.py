@@ -20,11 +20,10 @@ from mlws.components import k8s_manifests
 from mlws.components._package import type_token
 from mlws.components.deployment_config import (
     AksDeploymentConfig,
-    secret_env_names,
 )
 from mlws.components.errors import Problem, parse_config
-from mlws.components.health_gate import HealthGate, HealthGateArgs
 from mlws.components.k8s_manifests import SELECTOR_LABEL, Manifest
+from mlws.components.service_wiring import given_secrets, service_gate
 
 
 class AksWebServiceArgs(TypedDict, total=False):
@@ -268,7 +267,14 @@ class AksWebService(pulumi.ComponentResource):
         self.label_selector = pulumi.Output.from_input(f"{SELECTOR_LABEL}={config.name_in_cluster}")
 
         if config.health_check:
-            self._health_gate(name, config, args, list(created.values()))
+            service_gate(
+                name,
+                config,
+                scoring_uri=self.scoring_uri,
+                image=args["image"],
+                secrets=args,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(created.values())),
+            )
         self.register_outputs(
             {
                 "scoring_uri": self.scoring_uri,
@@ -298,9 +304,8 @@ class AksWebService(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(depends_on=[created["namespace"]])
             )
         values: Mapping[str, Any] = {
-            setting: pulumi.Output.secret(args[setting])  # type: ignore[literal-required]
-            for setting in secret_env_names(config)
-            if args.get(setting) is not None
+            setting: pulumi.Output.secret(value)
+            for setting, value in given_secrets(config, args).items()
         }
         created["serviceaccount"] = create_object(
             f"{name}-serviceaccount", k8s_manifests.service_account(config), child
@@ -343,32 +348,3 @@ class AksWebService(pulumi.ComponentResource):
                 )
                 created[role] = create_object(f"{name}-{role}", manifest, opts)
         return created
-
-    def _health_gate(
-        self,
-        name: str,
-        config: AksDeploymentConfig,
-        args: AksWebServiceArgs,
-        after: list[pulumi.Resource],
-    ) -> HealthGate:
-        gate: HealthGateArgs = {
-            "scoring_uri": self.scoring_uri,
-            "timeout_seconds": config.health_check_timeout_seconds,
-            "image_digest": args["image"],
-        }
-        can_call = True
-        if config.auth_mode == "key":
-            gate["key"] = args["primary_key"]
-        elif config.auth_mode == "token" and args.get("token_secret") is not None:
-            gate["token_secret"] = args["token_secret"]
-            if config.token_audience:
-                gate["token_audience"] = config.token_audience
-            if config.token_issuer:
-                gate["token_issuer"] = config.token_issuer
-        elif config.auth_mode == "token":
-            can_call = False  # tokens come from an external issuer: readiness only
-        if config.sample_request is not None and can_call:
-            gate["sample_request"] = config.sample_request
-        return HealthGate(
-            f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=after)
-        )

@@ -27,7 +27,7 @@ from mlws.components.deployment_config import (
     secret_env_names,
 )
 from mlws.components.errors import Problem, parse_config
-from mlws.components.health_gate import HealthGate, HealthGateArgs
+from mlws.components.service_wiring import service_gate
 from pydantic import Field
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
@@ -278,20 +278,14 @@ class LocalWebService(pulumi.ComponentResource):
         self.container_name = container.name
 
         if config.health_check:
-            gate: HealthGateArgs = {
-                "scoring_uri": self.scoring_uri,
-                "timeout_seconds": config.health_check_timeout_seconds,
-                "image_digest": args["image"],
-                "log_command": pulumi.Output.concat("docker logs --tail 100 ", container.name),
-            }
-            if config.sample_request is not None:
-                gate["sample_request"] = config.sample_request
-            if config.auth_mode == "key" and values["primary_key"] is not None:
-                gate["key"] = values["primary_key"]
-            if config.auth_mode == "token" and values["token_secret"] is not None:
-                gate["token_secret"] = values["token_secret"]
-            HealthGate(
-                f"{name}-health", gate, pulumi.ResourceOptions(parent=self, depends_on=[container])
+            service_gate(
+                name,
+                config,
+                scoring_uri=self.scoring_uri,
+                image=args["image"],
+                secrets=values,
+                log_command=pulumi.Output.concat("docker logs --tail 100 ", container.name),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
             )
 
         self.register_outputs(

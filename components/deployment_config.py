@@ -14,10 +14,10 @@ import ipaddress
 import json
 import re
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from mlws.components.errors import CrossCheckedModel, Problem
-from mlws.runtime.settings import env_var_name
+from mlws.runtime.settings import AuthMode, env_var_name
 from pydantic import ConfigDict, Field, field_validator
 
 #: A Kubernetes namespace or object name (DNS-1123 label).
@@ -27,8 +27,6 @@ DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 #: The port the scoring runtime listens on inside a pod or a TLS-fronted container group.
 CONTAINER_PORT = 5001
-
-AuthMode = Literal["none", "key", "token"]
 
 #: Runtime settings that carry secrets, in the order they are rendered.
 SECRET_SETTINGS: tuple[str, ...] = ("primary_key", "secondary_key", "token_secret")

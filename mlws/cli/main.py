@@ -77,6 +77,12 @@ class OneLineErrorsGroup(TyperGroup):
             sys.exit(int(getattr(exc, "exit_code", 1)))
         except typer.Abort:
             sys.exit(130)
+        except Exception as exc:  # a bug or a broken install: still one line, never a traceback
+            where = _command_path(self, sys.argv[1:] if args is None else args)
+            typer.echo(
+                f"{where}: error: unexpected {type(exc).__name__}: {one_line(str(exc))}", err=True
+            )
+            sys.exit(1)
         sys.exit(result if isinstance(result, int) else 0)
 
 

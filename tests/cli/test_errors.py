@@ -140,3 +140,19 @@ def test_an_unexpected_failure_is_still_one_line(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(mlws.client, "invoke", explode)
     result = run_cli("invoke", "http://127.0.0.1:1", "-d", "{}")
     assert_one_line_error(result, "unexpected RuntimeError: boom")
+
+
+def test_an_unexpected_failure_outside_the_commands_own_handling_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import mlws.render.project
+
+    def explode(*args: object, **kwargs: object) -> None:
+        raise ModuleNotFoundError("No module named 'ruamel'")
+
+    monkeypatch.setattr(mlws.render.project, "load_project", explode)
+    result = run_cli("render", str(tmp_path))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "mlws render: error: unexpected ModuleNotFoundError: No module named 'ruamel'\n"
+    )

@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from mlws.runtime.auth import REPEATED, Authenticator, AuthFailure, NoAuth, build_authenticator
+from mlws.runtime.auth import (
+    REPEATED,
+    Authenticator,
+    AuthFailure,
+    KeyAuth,
+    NoAuth,
+    build_authenticator,
+)
 from mlws.runtime.entry_script import (
     EntryScript,
     EntryScriptError,
@@ -573,10 +580,13 @@ class ScoringApp:
             if length is not None and length.isdigit() and int(length) > self._max_bytes:
                 return await self._too_large(send, ids)
             content_type = headers.get_raw(b"content-type")
+            wants_object = self.script is not None and self.script.expects_json_object
             if (
                 self._strict
-                and content_type
-                and not is_json_content_type(content_type.decode("latin-1"))
+                and (content_type or wants_object)  # decorated: azmlinfsrv's 415 comes first
+                and not is_json_content_type(
+                    content_type.decode("latin-1") if content_type else None
+                )
             ):
                 return await self._error(
                     send, 415, "Expects Content-Type to be application/json", ids
@@ -724,7 +734,12 @@ class ScoringApp:
     async def _swagger(
         self, scope: Scope, send: Send, authorization: bytes | None, ids: list[tuple[bytes, bytes]]
     ) -> int:
-        failure = await self._authenticate(authorization)
+        # Public under key auth, as Azure ML serves it; token mode keeps it behind the token.
+        failure = (
+            None
+            if isinstance(self.authenticator, KeyAuth)
+            else await self._authenticate(authorization)
+        )
         if failure is not None:
             return await self._unauthorized(send, failure, ids)
         if self.swagger is None:

@@ -97,6 +97,15 @@ def is_json_content_type(content_type: str | None) -> bool:
     )
 
 
+def is_form_content_type(content_type: str | None) -> bool:
+    """Whether Flask parses this body as a form, leaving ``request.data`` (what azmlinfsrv hands an
+    undecorated ``run()``) empty."""
+    if not content_type:
+        return False
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    return mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def werkzeug_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The headers as azmlinfsrv hands them to ``run()``: werkzeug's spelling (``Content-Type``)."""
     return {name.title(): value for name, value in headers.items()}
@@ -272,8 +281,9 @@ class PythonEntryScript(EntryScript):
         return finished
 
     def _call_raw(self, request: ScoreRequest) -> Any:
+        body = b"" if is_form_content_type(request.headers.get("content-type")) else request.body
         try:
-            raw = request.body.decode("utf-8")
+            raw = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ScoreInputError(f"Input cannot be decoded as UTF-8: {exc}") from None
         assert self._predict is not None

@@ -158,10 +158,10 @@ class RuntimeSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Log level of the server and the request log."""
 
-    strict_json: bool = True
+    strict_json: bool = False
     """Check ``POST /score`` bodies before the script sees them: a non-JSON ``Content-Type``
-    gets 415, an empty, non-UTF-8 or malformed JSON body gets 400. ``false`` passes any body to an
-    undecorated ``run()`` unchecked, exactly as azmlinfsrv does."""
+    gets 415, an empty, non-UTF-8 or malformed JSON body gets 400. ``false`` (the default, as
+    azmlinfsrv) passes any body to an undecorated ``run()`` unchecked."""
 
     metrics_auth: bool = False
     """Whether ``GET /metrics`` needs the credentials ``/score`` needs (off: scrapers need none)."""

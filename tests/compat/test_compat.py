@@ -232,34 +232,55 @@ def test_plain_unknown_path_is_404(plain: Pair) -> None:
     assert ours.status == 404
 
 
-def test_deliberate_difference_malformed_json_is_400_not_a_run_failure(plain: Pair) -> None:
-    """azmlinfsrv hands malformed JSON to run(), whose json.loads fails: 500. mlws says 400."""
-    reference = call(plain.reference, "POST", "/score", content=b"{not json", headers=JSON)
+def test_plain_malformed_json_reaches_run_as_in_azmlinfsrv(plain: Pair) -> None:
+    """By default mlws hands malformed JSON to run() as azmlinfsrv does (its json.loads fails:
+    500); MLWS_STRICT_JSON=true answers 400 instead (tests/runtime/test_app.py)."""
+    reference, _ = same(plain, "POST", "/score", content=b"{not json", headers=JSON)
     assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
-    ours = mlws_side(plain, "POST", "/score", content=b"{not json", headers=JSON)
-    assert ours.status == 400
-    assert "message" in ours.body
 
 
-def test_deliberate_difference_missing_body_is_400(plain: Pair) -> None:
-    """An empty POST reaches run("") in azmlinfsrv (500); mlws refuses it as malformed (400)."""
-    reference = call(plain.reference, "POST", "/score", content=b"", headers=JSON)
+def test_plain_missing_body_reaches_run_as_in_azmlinfsrv(plain: Pair) -> None:
+    reference, _ = same(plain, "POST", "/score", content=b"", headers=JSON)
     assert (reference.status, reference.body) == (500, {"message": RUN_FAILED})
-    ours = mlws_side(plain, "POST", "/score", content=b"", headers=JSON)
-    assert ours.status == 400
-    assert "message" in ours.body
 
 
-def test_deliberate_difference_wrong_content_type_is_415(plain: Pair) -> None:
-    """azmlinfsrv ignores the content type for undecorated scripts (200); mlws answers 415."""
+def test_plain_content_type_is_ignored_for_undecorated_scripts(plain: Pair) -> None:
     body = json.dumps({"data": [[1, 2, 3]]}).encode()
-    headers = {"Content-Type": "text/plain"}
-    reference = call(plain.reference, "POST", "/score", content=body, headers=headers)
+    reference, _ = same(
+        plain, "POST", "/score", content=body, headers={"Content-Type": "text/plain"}
+    )
     assert reference.status == 200
     assert reference.body == pytest.approx([14.5])
-    ours = mlws_side(plain, "POST", "/score", content=body, headers=headers)
-    assert ours.status == 415
-    assert "message" in ours.body
+
+
+@pytest.fixture(scope="module")
+def raw(compat_python: Path, model_root: Path, log_dir: Path) -> Iterator[Pair]:
+    yield from start_pair(compat_python, "raw_echo.py", model_root / "single", log_dir)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"{not json", "application/json"),
+        (b"", "application/json"),
+        (b"", None),
+        (b"just text", "text/plain"),
+        (b"a=1&b=two", "application/x-www-form-urlencoded"),
+        (b'{"a": 1}', "application/x-www-form-urlencoded"),
+        (
+            b'--xx\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xx--\r\n',
+            "multipart/form-data; boundary=xx",
+        ),
+        (b'\xef\xbb\xbf{"a": 1}', "application/json"),
+        (b"1,2,3\n4,5,6", "text/csv"),
+    ],
+)
+def test_run_receives_odd_bodies_exactly_as_from_azmlinfsrv(
+    raw: Pair, body: bytes, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    reference, _ = same(raw, "POST", "/score", content=body, headers=headers)
+    assert reference.status == 200
 
 
 def test_plain_invalid_utf8_is_400(plain: Pair) -> None:

@@ -14,7 +14,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlws.components.deployment_config import parse_label, parse_taint
+from mlws.components.deployment_config import (
+    GPU_LABEL,
+    GPU_TAINT,
+    NodeLabel,
+    Taint,
+    parse_label,
+    parse_taint,
+)
 from mlws.components.errors import CrossCheckedModel, Problem
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -140,9 +147,9 @@ class GpuNodePoolConfig(CrossCheckedModel):
     """Fewest nodes when autoscaling (0 lets an idle GPU pool cost nothing)."""
     max_count: int = Field(default=3, ge=1, le=1000)
     """Most nodes when autoscaling."""
-    node_taint: str = "sku=gpu:NoSchedule"
+    node_taint: Taint = GPU_TAINT
     """Taint keeping non-GPU pods off the pool, ``key=value:Effect``."""
-    node_label: str = "accelerator=nvidia"
+    node_label: NodeLabel = GPU_LABEL
     """Label GPU workloads select, ``key=value``."""
     install_device_plugin: bool = True
     """Install the NVIDIA device plugin DaemonSet (advertises ``nvidia.com/gpu``)."""
@@ -166,18 +173,6 @@ class GpuNodePoolConfig(CrossCheckedModel):
     def _gpu_size(cls, value: str) -> str:
         if not re.fullmatch(r"Standard_N[A-Za-z0-9_]+", value):
             raise ValueError(f"{value!r} is not a GPU VM size (expected an N-series Standard_N...)")
-        return value
-
-    @field_validator("node_taint")
-    @classmethod
-    def _taint(cls, value: str) -> str:
-        parse_taint(value)
-        return value
-
-    @field_validator("node_label")
-    @classmethod
-    def _label(cls, value: str) -> str:
-        parse_label(value)
         return value
 
     @field_validator("device_plugin_version")

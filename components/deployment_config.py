@@ -14,11 +14,11 @@ import ipaddress
 import json
 import re
 from collections.abc import Collection, Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from mlws.components.errors import CrossCheckedModel, Problem
 from mlws.runtime.settings import AuthMode, env_var_name
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 #: A Kubernetes namespace or object name (DNS-1123 label).
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -33,6 +33,50 @@ SECRET_SETTINGS: tuple[str, ...] = ("primary_key", "secondary_key", "token_secre
 
 #: Read-only folder where AKS and ACI mount the secrets as files, one per setting.
 SECRETS_MOUNT = "/etc/mlws/secrets"
+
+
+def parse_taint(value: str) -> tuple[str, str, str]:
+    """Split ``key=value:Effect`` into its parts; raise ``ValueError`` when malformed."""
+    match = re.fullmatch(
+        r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*):(NoSchedule|PreferNoSchedule|NoExecute)", value
+    )
+    if not match:
+        raise ValueError(
+            f"{value!r} is not a taint: expected key=value:Effect with Effect one of "
+            "NoSchedule, PreferNoSchedule, NoExecute"
+        )
+    return match.group(1), match.group(2), match.group(3)
+
+
+def parse_label(value: str) -> tuple[str, str]:
+    """Split ``key=value`` into its parts; raise ``ValueError`` when malformed."""
+    match = re.fullmatch(r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)", value)
+    if not match:
+        raise ValueError(f"{value!r} is not a node label: expected key=value")
+    return match.group(1), match.group(2)
+
+
+def _valid_taint(value: str) -> str:
+    parse_taint(value)
+    return value
+
+
+def _valid_label(value: str) -> str:
+    parse_label(value)
+    return value
+
+
+Taint = Annotated[str, AfterValidator(_valid_taint)]
+"""A node taint / pod toleration ``key=value:Effect``, checked by :func:`parse_taint`."""
+
+NodeLabel = Annotated[str, AfterValidator(_valid_label)]
+"""A node label / node selector ``key=value``, checked by :func:`parse_label`."""
+
+GPU_TAINT = "sku=gpu:NoSchedule"
+"""The GPU pool's taint, and the toleration GPU workloads carry."""
+
+GPU_LABEL = "accelerator=nvidia"
+"""The GPU pool's node label, and the node selector GPU workloads use."""
 
 
 def check_label(value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -287,10 +331,10 @@ class AksDeploymentConfig(DeploymentConfig):
     token_jwks_url: str | None = None
     """JWKS (or OIDC discovery) URL of an external token issuer, instead of ``token_secret``."""
 
-    gpu_toleration: str = "sku=gpu:NoSchedule"
+    gpu_toleration: Taint = GPU_TAINT
     """Taint of the GPU pool that GPU replicas tolerate, ``key=value:Effect``."""
 
-    gpu_node_selector: str = "accelerator=nvidia"
+    gpu_node_selector: NodeLabel = GPU_LABEL
     """Node label of the GPU pool that GPU replicas select, ``key=value``."""
 
     ssl_enabled: bool = False
@@ -380,18 +424,6 @@ class AksDeploymentConfig(DeploymentConfig):
             return None
         return check_label(value, DNS1035_LABEL, "Kubernetes service name")
 
-    @field_validator("gpu_toleration")
-    @classmethod
-    def _toleration(cls, value: str) -> str:
-        parse_taint(value)
-        return value
-
-    @field_validator("gpu_node_selector")
-    @classmethod
-    def _selector(cls, value: str) -> str:
-        parse_label(value)
-        return value
-
     @classmethod
     def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
         """AKS rules: autoscale vs fixed replicas, min <= max, limits >= requests, TLS host."""
@@ -453,27 +485,6 @@ class AksDeploymentConfig(DeploymentConfig):
         if self.service_name is None:
             raise ValueError("service_name is not set")
         return self.service_name
-
-
-def parse_taint(value: str) -> tuple[str, str, str]:
-    """Split ``key=value:Effect`` into its parts; raise ``ValueError`` when malformed."""
-    match = re.fullmatch(
-        r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*):(NoSchedule|PreferNoSchedule|NoExecute)", value
-    )
-    if not match:
-        raise ValueError(
-            f"{value!r} is not a taint: expected key=value:Effect with Effect one of "
-            "NoSchedule, PreferNoSchedule, NoExecute"
-        )
-    return match.group(1), match.group(2), match.group(3)
-
-
-def parse_label(value: str) -> tuple[str, str]:
-    """Split ``key=value`` into its parts; raise ``ValueError`` when malformed."""
-    match = re.fullmatch(r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)", value)
-    if not match:
-        raise ValueError(f"{value!r} is not a node label: expected key=value")
-    return match.group(1), match.group(2)
 
 
 def runtime_env(config: DeploymentConfig, *, port: int) -> dict[str, str]:

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""A Pulumi language host for Python programs, for engines built where upstream's cannot be had.
+
+Upstream's host is the Go module
+``github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3``, which has no tags of its
+own: the Go module proxy these machines reach serves none of its pseudo-versions (403 "This
+module version is not available"), so ``scripts/pulumi-engine`` installs this one as
+``pulumi-language-python`` instead. It speaks the same ``LanguageRuntime`` gRPC protocol
+and runs programs exactly as upstream's host does: through the ``pulumi-language-python-exec`` shim
+that the ``sdk/v3`` module ships, with the same arguments, environment and exit-code meanings.
+Plugins (``PulumiPlugin.yaml`` with ``runtime: python``) and policy packs run through ``RunPlugin``.
+
+What it leaves out, since nothing here uses it: dependency discovery (``GetRequiredPackages`` says
+none; the engine then loads each provider when a resource first asks for it), code generation,
+debugger attachment, type checking, and the uv and poetry toolchains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, json_format
+from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
+
+_VERSION_FILE = Path(__file__).with_name("pulumi-language-python.version")
+VERSION = _VERSION_FILE.read_text().strip() if _VERSION_FILE.exists() else "0.0.0"
+"""The engine's version, reported as this host's own (scripts/pulumi-engine writes the file)."""
+
+EXEC_SHIM = Path(__file__).with_name("pulumi-language-python-exec")
+"""Upstream's shim that configures the Python SDK and runs the program (in the sdk/v3 module)."""
+
+BAIL_EXIT_CODE = 32
+"""The shim's exit code for "the error was already shown to the user"."""
+
+
+def python_command(root: str, options: Mapping[str, Any]) -> list[str]:
+    """The Python to run a program or plugin with: the ``virtualenv`` option's, else PATH's."""
+    virtualenv = options.get("virtualenv")
+    if virtualenv:
+        venv = Path(root, str(virtualenv))
+        python = venv / "bin" / "python"
+        if not python.exists():
+            raise RuntimeError(
+                f"the 'virtualenv' option in Pulumi.yaml is set to {str(virtualenv)!r}, "
+                f"but {python} does not exist: run `pulumi install`"
+            )
+        return [str(python)]
+    return [os.environ.get("PULUMI_PYTHON_CMD", "python3")]
+
+
+def program_arguments(request: Any, engine_address: str) -> list[str]:
+    """The shim's command line for a RunRequest, in upstream's order."""
+    pairs = [
+        ("monitor", request.monitor_address),
+        ("engine", engine_address),
+        ("project", request.project),
+        ("root_directory", request.info.root_directory),
+        ("stack", request.stack),
+        ("pwd", request.pwd),
+        ("dry_run", "true" if request.dryRun else "false"),
+        ("parallel", str(request.parallel)),
+        ("organization", request.organization),
+    ]
+    args = [item for key, value in pairs if value for item in (f"--{key}", value)]
+    return [*args, request.info.entry_point or ".", *request.args]
+
+
+def program_environment(request: Any) -> dict[str, str]:
+    """The environment a program runs in: ours plus its configuration, as upstream passes it."""
+    env = dict(os.environ)
+    env["PULUMI_CONFIG"] = json.dumps(dict(request.config))
+    env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(list(request.configSecretKeys))
+    return env
+
+
+def options_of(info: Any) -> dict[str, Any]:
+    """The runtime options of Pulumi.yaml (``runtime.options``) as plain values."""
+    return json_format.MessageToDict(info.options) if info.HasField("options") else {}
+
+
+class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
+    """The ``LanguageRuntime`` service for Python programs, plugins and policy packs."""
+
+    def __init__(self, engine_address: str) -> None:
+        self.engine_address = engine_address
+        self._children: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    def Handshake(self, request: Any, context: Any) -> Any:
+        self.engine_address = request.engine_address
+        return language_pb2.LanguageHandshakeResponse()
+
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
+        return plugin_pb2.PluginInfo(version=VERSION)
+
+    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
+        return language_pb2.GetRequiredPluginsResponse()
+
+    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
+        return language_pb2.GetRequiredPackagesResponse()
+
+    def GetProgramDependencies(self, request: Any, context: Any) -> Any:
+        return language_pb2.GetProgramDependenciesResponse()
+
+    def About(self, request: Any, context: Any) -> Any:
+        return language_pb2.AboutResponse(executable=sys.executable, version=sys.version.split()[0])
+
+    def Run(self, request: Any, context: Any) -> Any:
+        root = request.info.root_directory or request.pwd
+        try:
+            command = python_command(root, options_of(request.info))
+        except RuntimeError as error:
+            return language_pb2.RunResponse(error=str(error))
+        args = [*command, "-u", str(EXEC_SHIM), *program_arguments(request, self.engine_address)]
+        # The program's output goes where ours goes: the engine shows it as the program's.
+        child = subprocess.Popen(args, env=program_environment(request))  # noqa: S603
+        code = self._wait(child)
+        if code == 0:
+            return language_pb2.RunResponse()
+        if code == BAIL_EXIT_CODE:
+            return language_pb2.RunResponse(bail=True)
+        return language_pb2.RunResponse(error=f"program exited with non-zero exit code: {code}")
+
+    def RunPlugin(self, request: Any, context: Any) -> Iterator[Any]:
+        program_dir = request.info.program_directory
+        options = options_of(request.info)
+        try:
+            command = python_command(program_dir, options)
+        except RuntimeError as error:
+            yield language_pb2.RunPluginResponse(stderr=f"{error}\n".encode())
+            yield language_pb2.RunPluginResponse(exitcode=1)
+            return
+        env = dict(os.environ)
+        env.update(item.split("=", 1) for item in request.env if "=" in item)
+        if request.kind == "analyzer":
+            # Policy packs: `python -u -m pulumi.policy ARGS DIR`, run from the pack's folder.
+            args = [*command, "-u", "-m", "pulumi.policy", *request.args, program_dir]
+            cwd = program_dir
+        else:
+            args = [*command, "-u", program_dir, *request.args]
+            cwd = request.pwd or program_dir
+        child = subprocess.Popen(  # noqa: S603
+            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        yield from self._stream(child)
+
+    def InstallDependencies(self, request: Any, context: Any) -> Iterator[Any]:
+        root = request.info.root_directory or request.directory
+        options = options_of(request.info)
+        virtualenv = options.get("virtualenv")
+        requirements = Path(root, "requirements.txt")
+        if not virtualenv:
+            return
+        venv = Path(root, str(virtualenv))
+        steps: list[list[str]] = []
+        if not (venv / "bin" / "python").exists():
+            steps.append([sys.executable, "-m", "venv", str(venv)])
+        if requirements.exists():
+            pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-r", str(requirements)]
+            steps.append(pip)
+        for step in steps:
+            child = subprocess.Popen(  # noqa: S603
+                step, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            assert child.stdout is not None
+            for line in child.stdout:
+                yield language_pb2.InstallDependenciesResponse(stdout=line)
+            if self._wait(child) != 0:
+                context.abort(grpc.StatusCode.UNKNOWN, f"{' '.join(step)} failed")
+
+    def Cancel(self, request: Any, context: Any) -> Any:
+        with self._lock:
+            for child in self._children:
+                child.terminate()
+        return empty_pb2.Empty()
+
+    def _wait(self, child: subprocess.Popen[bytes]) -> int:
+        with self._lock:
+            self._children.add(child)
+        try:
+            return child.wait()
+        finally:
+            with self._lock:
+                self._children.discard(child)
+
+    def _stream(self, child: subprocess.Popen[bytes]) -> Iterator[Any]:
+        """Relay a plugin's stdout and stderr as they come, then its exit code."""
+        chunks: list[Any] = []
+        ready = threading.Condition()
+
+        def pump(stream: Any, field: str) -> None:
+            for chunk in iter(lambda: stream.read1(65536), b""):
+                with ready:
+                    chunks.append(language_pb2.RunPluginResponse(**{field: chunk}))
+                    ready.notify()
+            with ready:
+                chunks.append(None)
+                ready.notify()
+
+        threads = [
+            threading.Thread(target=pump, args=(child.stdout, "stdout"), daemon=True),
+            threading.Thread(target=pump, args=(child.stderr, "stderr"), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        finished = 0
+        with self._lock:
+            self._children.add(child)
+        try:
+            while finished < len(threads):
+                with ready:
+                    while not chunks:
+                        ready.wait()
+                    pending, chunks[:] = list(chunks), []
+                for item in pending:
+                    if item is None:
+                        finished += 1
+                    else:
+                        yield item
+            yield language_pb2.RunPluginResponse(exitcode=child.wait())
+        finally:
+            with self._lock:
+                self._children.discard(child)
+
+
+def watch_engine(address: str) -> None:
+    """End this host when the engine that started it is gone (as upstream's health check does)."""
+    host, _, port = address.rpartition(":")
+    failures = 0
+    while failures < 3:
+        time.sleep(5)
+        try:
+            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+                failures = 0
+        except OSError:
+            failures += 1
+    os._exit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve on a free port, print it (the engine reads it), and serve until killed."""
+    parser = argparse.ArgumentParser(prog="pulumi-language-python", prefix_chars="-")
+    parser.add_argument("-tracing", "--tracing", default="")
+    parser.add_argument("-version", "--version", action="store_true")
+    parser.add_argument("engine_address", nargs="?", default="")
+    args, _unknown = parser.parse_known_args(argv)
+    if args.version:
+        print(VERSION)
+        return 0
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=16),
+        options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)],
+    )
+    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(
+        LanguageHost(args.engine_address), server
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    # The engine interrupts its plugins when it is done with them: that is a normal end.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: server.stop(grace=1))
+    server.start()
+    print(port, flush=True)
+    if args.engine_address:
+        threading.Thread(target=watch_engine, args=(args.engine_address,), daemon=True).start()
+    server.wait_for_termination()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -85,7 +85,8 @@ def install_mocks(
     settings.outputs = set()
     settings.lock = threading.Lock()
     settings.package_refs = {}
-    settings.base_providers_by_ref = {}
+    if hasattr(settings, "base_providers_by_ref"):  # pulumi newer than the pinned 3.259
+        settings.base_providers_by_ref = {}
     pulumi_settings.ROOT.set(None)
     set_all_config(dict(config or {}), list(secret_config_keys))
     return monitor

@@ -1,6 +1,7 @@
 """The plugin under the real Pulumi CLI: a YAML program with LocalProcessService + HealthGate.
 
-Skipped when ``pulumi`` is not on PATH. Uses the local file backend in the test's tmp folder (no
+Runs under the engine ``scripts/pulumi-engine`` builds (skipped, saying why, where it cannot).
+Uses the local file backend in the test's tmp folder (no
 Pulumi Cloud, no cloud account). The plugin folder used here is a copy of ``provider/`` whose
 ``PulumiPlugin.yaml`` points at the current virtualenv, so no ``pip install`` runs; the real
 folder's requirements install is what ``docs/provider.md`` describes.
@@ -17,24 +18,19 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
 from plugin_harness import free_port
+from pulumi_engine import PulumiProject
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = [
-    pytest.mark.needs_pulumi,
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("pulumi") is None, reason="needs the pulumi CLI on PATH"),
-]
+pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
 
 SCRIPT = textwrap.dedent(
     """
@@ -93,38 +89,6 @@ def _program(plugin_dir: Path, port: int, sample: str) -> str:
     )
 
 
-class Project:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.env = dict(
-            os.environ,
-            PULUMI_BACKEND_URL=f"file://{root / 'state'}",
-            PULUMI_CONFIG_PASSPHRASE="test-passphrase",
-            PULUMI_SKIP_UPDATE_CHECK="true",
-            PULUMI_HOME=str(root / "pulumi-home"),
-        )
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            ["pulumi", *args, "--non-interactive"],
-            cwd=self.root / "program",
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            pytest.fail(f"pulumi {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done
-
-    def outputs(self) -> dict[str, Any]:
-        loaded: dict[str, Any] = json.loads(
-            self.run("stack", "output", "--json", "--show-secrets").stdout
-        )
-        return loaded
-
-
 def _thin_plugin(root: Path) -> Path:
     """provider/ as Pulumi would run it, but using this virtualenv instead of provider/venv."""
     plugin = root / "mlws-plugin"
@@ -146,7 +110,7 @@ def test_local_service_lifecycle_under_the_cli(tmp_path: Path) -> None:
     (program / "model" / "factor.txt").write_text("2")
     port = free_port()
     (program / "Pulumi.yaml").write_text(_program(plugin, port, '{"data": [1, 2]}'))
-    project = Project(tmp_path)
+    project = PulumiProject(tmp_path, program)
     project.run("stack", "init", "dev")
     project.run("config", "set", "--secret", "serviceKey", "k-cli-123")
 
@@ -194,3 +158,18 @@ def test_local_service_lifecycle_under_the_cli(tmp_path: Path) -> None:
     finally:
         project.run("destroy", "--yes", "--skip-preview", check=False)
     assert not port_in_use("127.0.0.1", port)
+
+
+def test_the_engine_reads_the_plugin_schema(tmp_path: Path) -> None:
+    """``pulumi package get-schema`` runs the plugin through the engine (the Python host's
+    RunPlugin) and gets the reviewed schema: what `pulumi package add` generates SDKs from."""
+    plugin = _thin_plugin(tmp_path)
+    program = tmp_path / "program"
+    program.mkdir()
+    project = PulumiProject(tmp_path, program)
+    done = project.run("package", "get-schema", str(plugin))
+    served = json.loads(done.stdout)
+    reviewed = json.loads((REPO / "tests" / "provider" / "snapshots" / "schema.json").read_text())
+    assert served["name"] == reviewed["name"] == "mlws"
+    assert served["resources"] == reviewed["resources"]
+    assert served["types"] == reviewed["types"]

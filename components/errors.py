@@ -18,6 +18,7 @@ turns either kind into a :class:`ConfigError`::
     spec = parse_config(AciDeploymentConfig, args.get("config", {}), where="config")
 """
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
@@ -187,8 +188,30 @@ def parse_config(
         for p in dict.fromkeys(found)
     ]
     if unique:
-        raise ConfigError(subject, unique)
+        raise _error_type()(subject, unique)
     return spec
+
+
+def _error_type() -> type[ConfigError]:
+    """:class:`ConfigError`, also a ``pulumi.RunError`` once a Pulumi program has imported pulumi.
+
+    Pulumi's program runner prints a ``RunError`` as its message alone and any other exception
+    with a traceback: a configuration mistake is not a crash. This module does not import pulumi
+    itself (the config models work without it).
+    """
+    run_error = getattr(sys.modules.get("pulumi"), "RunError", None)
+    if not isinstance(run_error, type) or not issubclass(run_error, Exception):
+        return ConfigError
+    found = _PROGRAM_ERRORS.get(run_error)
+    if found is None:
+        doc = "A :class:`ConfigError` that Pulumi shows without a traceback (a ``RunError``)."
+        namespace = {"__doc__": doc, "__module__": __name__}
+        found = type("ConfigError", (ConfigError, run_error), namespace)
+        _PROGRAM_ERRORS[run_error] = found
+    return found
+
+
+_PROGRAM_ERRORS: dict[type[Exception], type[ConfigError]] = {}
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

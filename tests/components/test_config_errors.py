@@ -67,3 +67,14 @@ def test_config_error_is_a_value_error() -> None:
     error = ConfigError("X", [Problem("a", "bad")])
     assert isinstance(error, ValueError)
     assert str(error) == "invalid X: 1 problem\n  - a: bad"
+
+
+def test_inside_a_pulumi_program_a_config_error_is_a_run_error() -> None:
+    """Pulumi prints a RunError as its message alone: a bad setting shows no traceback."""
+    import pulumi
+    from mlws.components.local_web_service import parse_local_config
+
+    with pytest.raises(ConfigError) as raised:
+        parse_local_config("svc", {"image": "x", "cpu_cores": -1})
+    assert isinstance(raised.value, pulumi.RunError)
+    assert "cpu_cores" in str(raised.value)

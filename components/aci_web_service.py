@@ -161,6 +161,9 @@ def _b64(value: pulumi.Input[str]) -> pulumi.Output[str]:
 class AciWebService(pulumi.ComponentResource):
     """A scoring web service on Azure Container Instances (one container group)."""
 
+    SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "registry_password", "ssl_key"})
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
+
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, e.g. ``http://<label>.<region>.azurecontainer.io:5001/score``."""
     swagger_uri: pulumi.Output[str]

@@ -113,6 +113,9 @@ def _reference_problems(args: Mapping[str, Any]) -> list[Problem]:
 class AksCluster(pulumi.ComponentResource):
     """An AKS cluster, new (azure-native ``ManagedCluster``) or attached by kubeconfig."""
 
+    SECRET_PROPERTIES = frozenset({"kubeconfig"})
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
+
     kubeconfig: pulumi.Output[str]
     """Kubeconfig for ``AksWebService`` and ``GpuNodePool`` (secret)."""
     cluster_name: pulumi.Output[str]
@@ -240,6 +243,9 @@ POOL_REFERENCES = frozenset({"resource_group_name", "cluster_name", "kubeconfig"
 
 class GpuNodePool(pulumi.ComponentResource):
     """A GPU node pool (azure-native ``AgentPool``) with the NVIDIA device plugin."""
+
+    SECRET_PROPERTIES = frozenset({"kubeconfig"})
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
     pool_name: pulumi.Output[str]
     """Name of the AKS pool."""

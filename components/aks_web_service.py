@@ -226,6 +226,11 @@ def _lb_host(status: Any) -> str:
 class AksWebService(pulumi.ComponentResource):
     """A scoring web service on Azure Kubernetes Service (Deployment, Service, HPA, PDB, ...)."""
 
+    SECRET_PROPERTIES = frozenset(
+        {"kubeconfig", "primary_key", "secondary_key", "token_secret", "ssl_key"}
+    )
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
+
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint (``http://<load balancer>/score`` or ``https://<cname>/score``)."""
     swagger_uri: pulumi.Output[str]

@@ -235,6 +235,9 @@ def container_args(config: LocalDeploymentConfig) -> dict[str, Any]:
 class LocalWebService(pulumi.ComponentResource):
     """A scoring web service in a local Docker container (Azure ML's local deployment)."""
 
+    SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "token_secret"})
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
+
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, e.g. ``http://127.0.0.1:8890/score``."""
     swagger_uri: pulumi.Output[str]

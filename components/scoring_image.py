@@ -259,6 +259,9 @@ def parse_scoring_image(name: str, args: ScoringImageArgs) -> ScoringImageSpec:
 class ScoringImage(pulumi.ComponentResource):
     """A scoring image: entry script, models and the mlws runtime, tagged by content, pushed."""
 
+    SECRET_PROPERTIES = frozenset({"registry_password"})
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
+
     image_ref: pulumi.Output[str]
     """What to run: ``repo@sha256:...`` when pushed, else the content-tagged ``repo:tag``."""
     image_name: pulumi.Output[str]

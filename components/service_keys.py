@@ -62,6 +62,9 @@ TOKEN_SECRET_LENGTH = 64
 class ServiceKeys(pulumi.ComponentResource):
     """Primary and secondary service keys (and a token signing secret), each rotated on its own."""
 
+    SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "token_secret"})
+    """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
+
     primary_key: pulumi.Output[str]
     """The primary key (secret)."""
     secondary_key: pulumi.Output[str]

@@ -112,26 +112,19 @@ def merge_resources(schema_json: str, resources: dict[str, dict[str, Any]]) -> s
     return json.dumps(schema, indent=2, sort_keys=True)
 
 
-SECRET_NAME_ENDINGS = ("key", "keys", "password", "secret", "token", "kubeconfig")
-"""A component string property whose snake_case name ends with one of these words is secret."""
-
-
-def component_secrets(component: type) -> frozenset[str] | None:
-    """The component's own list of secret properties (``SECRET_PROPERTIES``), if it has one."""
+def component_secrets(component: type) -> frozenset[str]:
+    """The component's declared secret properties (its ``SECRET_PROPERTIES``); a hosted component
+    must declare them, so a new credential input is never left unmarked by accident."""
     names = getattr(component, "SECRET_PROPERTIES", None)
-    return None if names is None else frozenset(names)
+    if names is None:
+        raise TypeError(f"{component.__name__} declares no SECRET_PROPERTIES")
+    return frozenset(names)
 
 
-def looks_secret(snake_name: str) -> bool:
-    """Whether a property name says it holds a credential (``primary_key``, ``kubeconfig``)."""
-    return snake_name.rsplit("_", 1)[-1] in SECRET_NAME_ENDINGS
+def mark_component_secrets(schema_json: str, secrets: dict[str, frozenset[str]]) -> str:
+    """Set ``secret: true`` on the components' declared secret properties (the analyzer cannot).
 
-
-def mark_component_secrets(schema_json: str, secrets: dict[str, frozenset[str] | None]) -> str:
-    """Set ``secret: true`` on the components' secret properties (the analyzer cannot).
-
-    ``secrets`` maps a component token to its declared secret properties (snake_case), or to
-    None to mark string properties by name (:func:`looks_secret`).
+    ``secrets`` maps a component token to its secret properties (snake_case).
     """
     schema = json.loads(schema_json)
     for token, declared in secrets.items():
@@ -140,12 +133,6 @@ def mark_component_secrets(schema_json: str, secrets: dict[str, frozenset[str] |
             continue
         for section in ("inputProperties", "properties"):
             for camel, spec in resource.get(section, {}).items():
-                snake = to_snake(camel)
-                secret = (
-                    snake in declared
-                    if declared is not None
-                    else spec.get("type") == "string" and looks_secret(snake)
-                )
-                if secret:
+                if to_snake(camel) in declared:
                     spec["secret"] = True
     return json.dumps(schema)

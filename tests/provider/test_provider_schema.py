@@ -195,7 +195,7 @@ def test_unions_and_clashes_are_rejected() -> None:
         schema_mod.merge_resources(json.dumps({"resources": {"a:index:B": {}}}), {"a:index:B": {}})
 
 
-def test_component_secrets_by_declaration_or_name() -> None:
+def test_component_secrets_are_declared() -> None:
     base = {
         "resources": {
             "p:index:A": {
@@ -211,9 +211,12 @@ def test_component_secrets_by_declaration_or_name() -> None:
     }
     marked = json.loads(
         schema_mod.mark_component_secrets(
-            json.dumps(base), {"p:index:A": None, "p:index:B": frozenset({"name"})}
+            json.dumps(base),
+            {"p:index:A": frozenset({"primary_key"}), "p:index:B": frozenset({"name"})},
         )
     )
     a = marked["resources"]["p:index:A"]["inputProperties"]
     assert [k for k, v in a.items() if v.get("secret")] == ["primaryKey"]
     assert marked["resources"]["p:index:B"]["inputProperties"]["name"]["secret"] is True
+    with pytest.raises(TypeError, match="declares no SECRET_PROPERTIES"):
+        schema_mod.component_secrets(type("Undeclared", (), {}))

@@ -62,7 +62,12 @@ from mlws.runtime.executor import Busy, ScoringExecutor, ScoringTimeout
 from mlws.runtime.logs import AccessLog
 from mlws.runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from mlws.runtime.metrics import Metrics
-from mlws.runtime.python_script import is_json_content_type
+from mlws.runtime.request_checks import (
+    NOT_JSON_CONTENT_TYPE_MESSAGE,
+    TOO_DEEP_MESSAGE,
+    is_json_content_type,
+    json_problem,
+)
 from mlws.runtime.settings import RuntimeSettings, scrub_secret_environment
 from mlws.runtime.swagger import SwaggerDocs, SwaggerError
 
@@ -85,7 +90,6 @@ NOT_FOUND_MESSAGE = (
     "The requested URL was not found on the server. If you entered the URL manually please check "
     "your spelling and try again."
 )
-TOO_DEEP_MESSAGE = "The request's JSON is nested too deeply to parse."
 METHOD_NOT_ALLOWED_MESSAGE = "The method is not allowed for the requested URL."
 _JSON = b"application/json"
 _TEXT = b"text/plain; charset=utf-8"
@@ -588,9 +592,7 @@ class ScoringApp:
                     content_type.decode("latin-1") if content_type else None
                 )
             ):
-                return await self._error(
-                    send, 415, "Expects Content-Type to be application/json", ids
-                )
+                return await self._error(send, 415, NOT_JSON_CONTENT_TYPE_MESSAGE, ids)
             big = (
                 int(length) > BIG_BODY_BYTES
                 if length is not None and length.isdigit()
@@ -634,7 +636,7 @@ class ScoringApp:
             if self._strict:
                 wants_object = self.script is not None and self.script.expects_json_object
                 try:
-                    problem = _json_problem(body, wants_object)
+                    problem = json_problem(body, wants_object)
                 except RecursionError:
                     return await self._too_deep(send, ids)
                 if problem is not None:
@@ -875,26 +877,6 @@ def _without_body(send: Send) -> Send:
 
 def _failed(ids: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     return [header for header in ids if header is not _RUN_OK] + [_RUN_FAILED]
-
-
-def _json_problem(body: bytes, wants_object: bool) -> str | None:
-    """Why ``body`` is not acceptable JSON, or None when it is."""
-    if not body:
-        if wants_object:
-            return "POST body is empty. Expecting a JSON dictionary."
-        return "POST body is empty. Expecting JSON."
-    try:
-        orjson.loads(body)
-    except orjson.JSONDecodeError:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return f"Input cannot be decoded as UTF-8: {exc}"
-        try:
-            json.loads(text)  # Python's JSON also takes NaN and Infinity, as clients send them
-        except ValueError as exc:
-            return f"POST body could not be decoded as JSON: {exc}"
-    return None
 
 
 def create_app(

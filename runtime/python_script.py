@@ -39,7 +39,15 @@ from mlws.runtime.entry_script import (
     ScoreRequest,
     ScoreResult,
 )
+from mlws.runtime.request_checks import (
+    NOT_JSON_CONTENT_TYPE_MESSAGE,
+    is_form_content_type,
+    is_json_content_type,
+    parse_json_object,
+)
 from mlws.runtime.settings import RuntimeSettings, unset_variable_hint
+
+__all__ = ["PythonEntryScript", "encode_output", "is_json_content_type", "parse_json_object"]
 
 logger = logging.getLogger("mlws.runtime")
 
@@ -85,25 +93,6 @@ def _is_schema_decorated(func: Callable[..., Any]) -> bool:
     except ImportError:
         return False
     return bool(is_schema_decorated(func))
-
-
-def is_json_content_type(content_type: str | None) -> bool:
-    """Whether a ``Content-Type`` names JSON the way Flask's ``request.is_json`` decides it."""
-    if not content_type:
-        return False
-    mimetype = content_type.split(";", 1)[0].strip().lower()
-    return mimetype == "application/json" or (
-        mimetype.startswith("application/") and mimetype.endswith("+json")
-    )
-
-
-def is_form_content_type(content_type: str | None) -> bool:
-    """Whether Flask parses this body as a form, leaving ``request.data`` (what azmlinfsrv hands an
-    undecorated ``run()``) empty."""
-    if not content_type:
-        return False
-    mimetype = content_type.split(";", 1)[0].strip().lower()
-    return mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def werkzeug_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -295,7 +284,7 @@ class PythonEntryScript(EntryScript):
         if request.method == "POST" and not is_json_content_type(
             request.headers.get("content-type")
         ):
-            raise ScoreInputError("Expects Content-Type to be application/json", status=415)
+            raise ScoreInputError(NOT_JSON_CONTENT_TYPE_MESSAGE, status=415)
         body = parse_json_object(request.body)
         kwargs: dict[str, Any] = {}
         for param in self._params:
@@ -343,21 +332,3 @@ def _result(output: Any, source: str) -> ScoreResult:
             raise ScoreOutputError(
                 f"{source} returned a value that is not JSON-serialisable: {exc}"
             ) from exc
-
-
-def parse_json_object(body: bytes) -> Mapping[str, Any]:
-    """Parse a request body that must be a JSON object, with azmlinfsrv's error messages."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        if not body:
-            raise ScoreInputError("POST body is empty. Expecting a JSON dictionary.") from None
-        try:
-            parsed = json.loads(body)  # NaN and Infinity, as azmlinfsrv's json.loads takes them
-        except ValueError as exc:
-            raise ScoreInputError(f"POST body could not be decoded as JSON: {exc}") from None
-        except RecursionError:
-            raise ScoreInputError("The request's JSON is nested too deeply to parse.") from None
-    if not isinstance(parsed, dict):
-        raise ScoreInputError("POST body should be a JSON dictionary.")
-    return parsed

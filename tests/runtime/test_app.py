@@ -21,11 +21,11 @@ from mlws.runtime.app import (
     RUN_FAILED_MESSAGE,
     RequestIds,
     ScoringApp,
-    _json_problem,
     _query_as_json,
 )
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import AccessLog
+from mlws.runtime.request_checks import json_problem
 from runtime_helpers import make_settings, write_script
 
 JSON = {"content-type": "application/json"}
@@ -556,7 +556,7 @@ async def test_a_custom_submit_replaces_the_thread_pool(serve_app: Serve) -> Non
 @given(st.binary(max_size=200))
 def test_body_checks_never_crash(body: bytes) -> None:
     for wants_object in (False, True):
-        problem = _json_problem(body, wants_object)
+        problem = json_problem(body, wants_object)
         assert problem is None or problem.startswith(("POST body", "Input cannot"))
 
 

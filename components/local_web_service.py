@@ -8,7 +8,8 @@ until the service is ready and answers ``sample_request``. GPU inference is reje
 Azure ML: only AKS serves GPUs.
 
 Locked down like the AKS pods (docs/security.md): a read-only root filesystem with a ``tmpfs`` on
-``/tmp`` (the images' ``HOME``), every capability dropped, ``no-new-privileges``, a process limit
+``/tmp`` (the images' ``HOME``), every capability dropped, ``no-new-privileges``, Docker's init as
+PID 1, a process limit
 and, when given, memory and CPU limits (no swap beyond them). ``container_args`` builds all of it
 (pure).
 """
@@ -219,6 +220,9 @@ def container_args(config: LocalDeploymentConfig) -> dict[str, Any]:
         ],
         "must_run": True,
         "read_only": True,
+        # docker-init as PID 1: reaps orphans, forwards signals, and keeps the runtime's
+        # supervisor from being PID 1 (its workers take a parent PID of 1 as an orphaned start).
+        "init": True,
         "tmpfs": {TMP_DIR: f"rw,nosuid,nodev,size={max(1, round(config.tmp_size_gb * 1024))}m"},
         "capabilities": {"drops": ["ALL"]},
         "security_opts": ["no-new-privileges"],

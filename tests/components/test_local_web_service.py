@@ -207,6 +207,7 @@ def test_container_args_lock_the_container_down() -> None:
     config = parse_local_config("web", {"image": "x", "cpu_cores": 2, "memory_gb": 1})
     args = container_args(config)
     assert args["read_only"] is True
+    assert args["init"] is True
     assert args["tmpfs"] == {"/tmp": "rw,nosuid,nodev,size=1024m"}
     assert args["capabilities"] == {"drops": ["ALL"]}
     assert args["security_opts"] == ["no-new-privileges"]

@@ -74,6 +74,7 @@ def docker_run_flags(args: Mapping[str, Any]) -> list[str]:
         ],
         "must_run": lambda v: [],  # pulumi-docker's "keep it running", no docker run meaning
         "read_only": lambda v: ["--read-only"] if v else [],
+        "init": lambda v: ["--init"] if v else [],
         "tmpfs": lambda v: [f for path, opts in v.items() for f in ("--tmpfs", f"{path}:{opts}")],
         "capabilities": lambda v: (
             [f for cap in v.get("drops", []) for f in ("--cap-drop", cap)]

@@ -204,24 +204,27 @@ def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
         os._exit(exit_code)
 
 
-def _worker_main(settings: RuntimeSettings, sock: socket.socket, events: WorkerEvents) -> None:
+def _worker_main(
+    settings: RuntimeSettings, sock: socket.socket, events: WorkerEvents, supervisor: int
+) -> None:
     # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which then stops
     # each worker once (a second signal would make uvicorn drop the requests in flight).
     os.setpgid(0, 0)
-    _die_with_parent()
+    _die_with_parent(supervisor)
     # A segfault or abort in the script or a native library prints every thread's stack.
     faulthandler.enable(all_threads=True)
     sys.exit(run_worker(settings, sock, init_first=True, events=events))
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGTERM when the supervisor dies, so no orphan keeps serving on the socket."""
+def _die_with_parent(supervisor: int) -> None:
+    """Linux: get SIGTERM when the supervisor (pid ``supervisor``) dies, so no orphan keeps
+    serving on the socket. In a container the supervisor is PID 1 itself."""
     if sys.platform != "linux":
         return
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() == 1:  # the supervisor died before prctl took effect
+        if os.getppid() != supervisor:  # the supervisor died before prctl took effect
             os._exit(0)
 
 
@@ -320,7 +323,9 @@ class Supervisor:
         context = self.context
         events = WorkerEvents(context.Event(), context.Event(), context.Event())
         process = context.Process(
-            target=_worker_main, args=(self.settings, self.sock, events), name="mlws-worker"
+            target=_worker_main,
+            args=(self.settings, self.sock, events, os.getpid()),
+            name="mlws-worker",
         )
         process.start()
         return _Worker(process, events)

@@ -144,6 +144,20 @@ def run_flags(args: Mapping[str, Any]) -> list[str]:
             flags += ["--cpus", value]
         elif key == "memory":
             flags += ["--memory", f"{value}m"]
+        elif key == "memory_swap":
+            flags += ["--memory-swap", f"{value}m"]
+        elif key == "read_only":
+            flags += ["--read-only"] if value else []
+        elif key == "tmpfs":
+            for path, options in value.items():
+                flags += ["--tmpfs", f"{path}:{options}"]
+        elif key == "capabilities":
+            flags += [f"--cap-drop={c}" for c in value.get("drops", [])]
+            flags += [f"--cap-add={c}" for c in value.get("adds", [])]
+        elif key == "security_opts":
+            flags += [f"--security-opt={option}" for option in value]
+        elif key == "ulimits":
+            flags += [f"--ulimit={u['name']}={u['soft']}:{u['hard']}" for u in value]
         else:
             raise AssertionError(f"container_args has {key!r}: teach tests/images/run_flags it")
     return flags

@@ -204,11 +204,12 @@ def test_docker_stop_lets_a_request_in_flight_finish(
 def test_read_only_root_with_a_tmpfs_for_tmp(
     docker_engine: DockerEngine, image: BuiltImage, tmp_path: Path
 ) -> None:
-    """``--read-only`` with a tmpfs on /tmp (HOME, Python's and R's temp files) serves; nothing
-    else is writable."""
+    """LocalWebService's lockdown (a read-only root, a tmpfs on /tmp for HOME and Python's and
+    R's temp files, no capabilities) serves; nothing outside /tmp is writable."""
     config = local_config(image.rendered.example)
-    extra = ["--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,size=64m"]
-    with running(docker_engine, image.ref, config, tmp_path, extra=extra) as container:
+    with running(docker_engine, image.ref, config, tmp_path) as container:
+        assert container.state("Running") == "true"
+        assert docker_engine.inspect("{{.HostConfig.ReadonlyRootfs}}", container.name) == "true"
         container.wait_ready()
         for body, check in scoring_cases(image.rendered.example):
             answer = score(container, body)
@@ -219,6 +220,23 @@ def test_read_only_root_with_a_tmpfs_for_tmp(
             denied = docker_engine.run("exec", container.name, "touch", path, check=False)
             assert denied.returncode != 0
             assert "Read-only file system" in denied.stderr
+
+
+def test_read_only_root_needs_tmp_writable(
+    docker_engine: DockerEngine, example_image: Callable[[str], BuiltImage], tmp_path: Path
+) -> None:
+    """Without the tmpfs the service does not come up (Python's tempfile, R's R_TempDir): /tmp
+    is the one path that must be writable, as docs/images.md says."""
+    image = example_image("local-sklearn")
+    config = local_config(image.rendered.example)
+    extra = ["--read-only"]
+    with running(
+        docker_engine, image.ref, config, tmp_path, extra=extra, local_flags=False
+    ) as container:
+        docker_engine.wait_for(
+            "the container to give up", lambda: container.state("Running") != "true", timeout=120
+        )
+        assert container.state("ExitCode") != "0"
 
 
 def test_unchanged_input_keeps_the_tag_and_rebuilds_nothing(

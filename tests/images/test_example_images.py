@@ -222,21 +222,27 @@ def test_read_only_root_with_a_tmpfs_for_tmp(
             assert "Read-only file system" in denied.stderr
 
 
-def test_read_only_root_needs_tmp_writable(
+def test_what_must_be_writable(
     docker_engine: DockerEngine, example_image: Callable[[str], BuiltImage], tmp_path: Path
 ) -> None:
-    """Without the tmpfs the service does not come up (Python's tempfile, R's R_TempDir): /tmp
-    is the one path that must be writable, as docs/images.md says."""
-    image = example_image("local-sklearn")
-    config = local_config(image.rendered.example)
+    """With a read-only root and no tmpfs at all: the Python image still serves (nothing must be
+    writable), the R image does not start (R needs /tmp for its R_TempDir), as docs/images.md
+    says."""
+    python = example_image("local-sklearn")
     extra = ["--read-only"]
+    config = local_config("local-sklearn")
     with running(
-        docker_engine, image.ref, config, tmp_path, extra=extra, local_flags=False
+        docker_engine, python.ref, config, tmp_path, extra=extra, local_flags=False
     ) as container:
-        docker_engine.wait_for(
-            "the container to give up", lambda: container.state("Running") != "true", timeout=120
-        )
-        assert container.state("ExitCode") != "0"
+        container.wait_ready()
+        ((body, check),) = scoring_cases("local-sklearn")
+        check(score(container, body).json())
+    r = example_image("r-accident")
+    config = local_config("r-accident")
+    with running(docker_engine, r.ref, config, tmp_path, extra=extra, local_flags=False) as c:
+        docker_engine.wait_for("R to give up", lambda: c.state("Running") != "true", timeout=120)
+        assert c.state("ExitCode") != "0"
+        assert "cannot create 'R_TempDir'" in c.logs()
 
 
 def test_unchanged_input_keeps_the_tag_and_rebuilds_nothing(

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import urllib.request
 from pathlib import Path
 
 import pytest
+from docker_support import DockerEngine, require_base_image
+from mlws.components.dockerfile import base_image
+from mlws.components.inference_config import InferenceConfig
 from pulumi_engine import PulumiProject, require_providers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,11 +26,20 @@ EXAMPLE = REPO / "examples" / "local-sklearn"
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.needs_docker, pytest.mark.slow]
 
 
-def _require_engines() -> None:
+def _require_engines(docker: DockerEngine) -> None:
+    """The providers, and the base image ``pulumi up`` builds the example's image on (an engine
+    that cannot pull it skips, saying why)."""
     require_providers("docker", "random")
-    docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode != 0:
-        pytest.skip("the Docker engine does not answer `docker info` (see scripts/docker-engine)")
+    config = InferenceConfig(entry_script="score.py", source_directory=str(EXAMPLE / "scoring"))
+    reason = require_base_image(docker, base_image(config))
+    if reason is not None:
+        pytest.skip(reason)
+
+
+def _project(root: Path, program: Path, docker: DockerEngine) -> PulumiProject:
+    project = PulumiProject(root, program)
+    project.env.update(docker.env)  # DOCKER_HOST of the engine scripts/docker-engine provides
+    return project
 
 
 def _copy_example(target: Path) -> None:
@@ -36,12 +47,12 @@ def _copy_example(target: Path) -> None:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> PulumiProject:
+def workspace(tmp_path: Path, docker_engine: DockerEngine) -> PulumiProject:
     """A copy of the example as a project with a dev stack."""
-    _require_engines()
+    _require_engines(docker_engine)
     program = tmp_path / "local-sklearn"
     _copy_example(program)
-    project = PulumiProject(tmp_path, program)
+    project = _project(tmp_path, program, docker_engine)
     project.run("stack", "select", "--create", "dev")
     return project
 
@@ -79,14 +90,16 @@ def test_up_serves_then_destroy_removes(workspace: PulumiProject) -> None:
     assert workspace.resources() == []
 
 
-def test_root_project_previews_the_local_example(tmp_path: Path) -> None:
+def test_root_project_previews_the_local_example(
+    tmp_path: Path, docker_engine: DockerEngine
+) -> None:
     """The repository's Pulumi.yaml (``main: examples/local-sklearn``) works with the real CLI."""
-    _require_engines()
+    _require_engines(docker_engine)
     root = tmp_path / "repo"
     _copy_example(root / "examples" / "local-sklearn")
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
         shutil.copy(REPO / name, root / name)
-    project = PulumiProject(tmp_path, root)
+    project = _project(tmp_path, root, docker_engine)
     project.run("stack", "select", "--create", "dev")
     steps = json.loads(project.run("preview", "--json").stdout).get("steps", [])
     planned = {step["urn"].rsplit("::", 1)[-1] for step in steps if step.get("op") == "create"}

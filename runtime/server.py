@@ -207,9 +207,8 @@ def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
 def _worker_main(
     settings: RuntimeSettings, sock: socket.socket, events: WorkerEvents, supervisor: int
 ) -> None:
-    # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which then stops
-    # each worker once (a second signal would make uvicorn drop the requests in flight).
-    os.setpgid(0, 0)
+    # Workers stay in the supervisor's process group, so tools that stop or measure a server by
+    # its group (the benchmark, LocalProcessService) reach them too.
     _die_with_parent(supervisor)
     # A segfault or abort in the script or a native library prints every thread's stack.
     faulthandler.enable(all_threads=True)

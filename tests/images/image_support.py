@@ -146,6 +146,8 @@ def run_flags(args: Mapping[str, Any]) -> list[str]:
             flags += ["--memory", f"{value}m"]
         elif key == "memory_swap":
             flags += ["--memory-swap", f"{value}m"]
+        elif key == "init":
+            flags += ["--init"] if value else []
         elif key == "read_only":
             flags += ["--read-only"] if value else []
         elif key == "tmpfs":

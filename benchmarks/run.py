@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
-from benchmarks import report
+from benchmarks import r_alone, report
 from benchmarks.models import MODEL_NAMES, REPO, BenchModel, ModelUnavailable, prepare
 from benchmarks.procs import Server, ServerError, group_cpu_seconds, http, running
 from benchmarks.report import Row
 from benchmarks.systems import (
+    MLWS_R_PROCESSES,
     MLWS_READY_PATH,
     SYSTEMS,
     Launch,
@@ -69,6 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument(
         "--startup-runs", type=int, default=3, help="mlws start-ups timed (0 skips)"
+    )
+    parser.add_argument(
+        "--r-calls",
+        type=int,
+        default=1000,
+        help="calls timed per R process for the R-alone ceiling (0 skips it)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="results folder")
     args = parser.parse_args(argv)
@@ -306,6 +313,30 @@ def bench_model(
     return rows, [stats[s] for s in systems if s in stats]
 
 
+def measure_r_alone(model: BenchModel, args: argparse.Namespace) -> list[Row]:
+    """The ``r-alone`` rows: what mlws's R processes compute with no server (the R ceiling)."""
+    body_file = BUILD_DIR / "bodies" / f"r-alone-{model.name}.json"
+    body_file.parent.mkdir(parents=True, exist_ok=True)
+    body_file.write_bytes(model.body)
+    log(f"{model.name}: R workers alone ({args.r_calls} calls per process)")
+    try:
+        rows, measured = r_alone.rows(
+            model, args.concurrency, MLWS_R_PROCESSES, args.r_calls, body_file
+        )
+    except (r_alone.RCostError, OSError, subprocess.TimeoutExpired) as exc:
+        log(f"  r-alone FAILED: {exc}")
+        return [
+            Row(r_alone.SYSTEM, model.name, c, 0.0, 0.0, 0.0, 0, _load1(), str(exc)[:200])
+            for c in args.concurrency
+        ]
+    for m in measured:
+        log(
+            f"  {m.processes} R process(es) alone: {m.seconds_per_call * 1000:.2f} ms per call, "
+            f"{m.rps:,.0f} calls/s together"
+        )
+    return rows
+
+
 def _auth(spec: Launch) -> dict[str, str]:
     return {"Authorization": spec.authorization} if spec.authorization else {}
 
@@ -411,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
             new_rows, new_stats = bench_model(model, systems, args)
             rows += new_rows
             servers += new_stats
+            if model.language == "r" and args.r_calls > 0:
+                rows += measure_r_alone(model, args)
     except KeyboardInterrupt:
         log("interrupted; servers stopped, writing what was measured")
 
@@ -493,7 +526,7 @@ def write_results(
             for s in servers
         ),
         "",
-        "Targets (issue 6):",
+        "Targets (issue 11):",
         "",
         report.targets_markdown(targets),
         "",

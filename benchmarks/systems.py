@@ -26,6 +26,9 @@ MLWS_WORKERS = 2
 BATCH_MAX_SIZE = 32
 BATCH_MAX_WAIT_MS = 0.0
 QUEUE_WAIT_MS = 30_000
+MLWS_R_PROCESSES = MLWS_WORKERS
+"""R processes behind mlws serving an R model: each HTTP worker has its own pool of
+``r_workers`` (default 1)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,12 @@ SYSTEMS: dict[str, System] = {
             "constant", "same stack answering a constant (transport limit)", ("python",), "minimal"
         ),
         System("rscript", "one Rscript process per request (baseline for R)", ("r",), "minimal"),
+        System(
+            "plumber",
+            "R's own plumber 1.2.1 (Debian r-cran-plumber) in one R process, same score.R",
+            ("r",),
+            None,
+        ),
     )
 }
 
@@ -367,6 +376,27 @@ def _rscript(model: BenchModel, bin_dir: Path, log_dir: Path) -> Launch:
     return Launch(server=server, url=f"{base}/score", body=model.body, check=check_predictions)
 
 
+def _plumber(model: BenchModel, log_dir: Path) -> Launch:
+    port = free_port()
+    env = _base_env() | {"AZUREML_MODEL_DIR": str(model.model_dir)}
+    base = f"http://127.0.0.1:{port}"
+    server = Server(
+        name=f"plumber/{model.name}",
+        command=[
+            "Rscript",
+            "--vanilla",
+            str(SERVERS_DIR / "plumber_server.R"),
+            str(model.source_dir / model.entry_script),
+            str(port),
+        ],
+        env=env,
+        cwd=model.source_dir,
+        ready_url=f"{base}/ready",
+        log_file=log_dir / f"plumber-{model.name}.log",
+    )
+    return Launch(server=server, url=f"{base}/score", body=model.body, check=check_predictions)
+
+
 def launch(system: str, model: BenchModel, build_dir: Path, log: Callable[[str], None]) -> Launch:
     """The launch spec for ``system`` serving ``model`` (creating its venv when needed)."""
     spec = SYSTEMS[system]
@@ -382,4 +412,6 @@ def launch(system: str, model: BenchModel, build_dir: Path, log: Callable[[str],
         return _minimal(system, model, bin_dir, log_dir)
     if system == "rscript":
         return _rscript(model, bin_dir, log_dir)
+    if system == "plumber":
+        return _plumber(model, log_dir)
     raise ValueError(f"unknown system {system!r}")

@@ -301,55 +301,34 @@ class AksWebService(pulumi.ComponentResource):
                 f"{name}-k8s", kubeconfig=pulumi.Output.secret(args["kubeconfig"]), opts=child
             )
             child = pulumi.ResourceOptions(parent=self, provider=provider)
-        created: dict[str, Any] = {}
-        namespace = k8s_manifests.namespace(config)
-        if namespace is not None:
-            created["namespace"] = create_object(f"{name}-namespace", namespace, child)
-            child = pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[created["namespace"]])
-            )
         values: Mapping[str, Any] = {
             setting: pulumi.Output.secret(value)
             for setting, value in given_secrets(config, args).items()
         }
-        created["serviceaccount"] = create_object(
-            f"{name}-serviceaccount", k8s_manifests.service_account(config), child
+        tls_given = config.ssl_enabled and not config.tls_secret_name
+        setup = k8s_manifests.setup_objects(
+            config,
+            secret_values=values,
+            tls_certificate=args.get("ssl_certificate") if tls_given else None,
+            tls_key=pulumi.Output.secret(args["ssl_key"]) if tls_given else None,
+            autoname=True,
         )
-        policy = k8s_manifests.network_policy(config)
-        if policy is not None:
-            created["networkpolicy"] = create_object(f"{name}-networkpolicy", policy, child)
-        auth = k8s_manifests.auth_secret(config, values, autoname=True)
-        if auth is not None:
-            created["auth"] = create_object(f"{name}-auth", auth, child)
-        tls_ref: Any = None
-        if config.ssl_enabled and not config.tls_secret_name:
-            tls = k8s_manifests.tls_secret(
-                config,
-                certificate=args["ssl_certificate"],
-                key=pulumi.Output.secret(args["ssl_key"]),
-                autoname=True,
-            )
-            created["tls"] = create_object(f"{name}-tls", tls, child)
-            tls_ref = created["tls"].metadata.name
-        objects: dict[str, Manifest | None] = {
-            "deployment": k8s_manifests.deployment(
-                config,
-                image=args["image"],
-                auth_secret_name=created["auth"].metadata.name if "auth" in created else None,
-                secret_settings=list(values),
-            ),
-            "service": k8s_manifests.service(config),
-            "hpa": k8s_manifests.horizontal_pod_autoscaler(config),
-            "pdb": k8s_manifests.pod_disruption_budget(config),
-            "ingress": k8s_manifests.ingress(config, tls_secret=tls_ref),
-        }
-        pods_need = pulumi.ResourceOptions(depends_on=[created["serviceaccount"]])
-        for role, manifest in objects.items():
-            if manifest is not None:
-                opts = (
-                    pulumi.ResourceOptions.merge(child, pods_need)
-                    if role == "deployment"
-                    else child
+        created: dict[str, Any] = {}
+        for role, manifest in setup.items():
+            created[role] = create_object(f"{name}-{role}", manifest, child)
+            if role == "namespace":
+                child = pulumi.ResourceOptions.merge(
+                    child, pulumi.ResourceOptions(depends_on=[created[role]])
                 )
-                created[role] = create_object(f"{name}-{role}", manifest, opts)
+        workload = k8s_manifests.workload_objects(
+            config,
+            image=args["image"],
+            auth_secret_name=created["auth"].metadata.name if "auth" in created else None,
+            tls_secret=created["tls"].metadata.name if "tls" in created else None,
+            secret_settings=list(values),
+        )
+        pods_need = pulumi.ResourceOptions(depends_on=[created["serviceaccount"]])
+        for role, manifest in workload.items():
+            opts = pulumi.ResourceOptions.merge(child, pods_need) if role == "deployment" else child
+            created[role] = create_object(f"{name}-{role}", manifest, opts)
         return created

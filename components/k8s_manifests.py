@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -344,18 +344,25 @@ def _egress(config: AksDeploymentConfig) -> list[dict[str, Any]]:
     return rules
 
 
-def network_policy(config: AksDeploymentConfig) -> Manifest | None:
+def network_policy(
+    config: AksDeploymentConfig, *, admit_namespaces: Sequence[str] | None = None
+) -> Manifest | None:
     """Traffic in only to the scoring port, out only to DNS, the token issuer and ``egress_cidrs``.
 
     Behind a LoadBalancer any source may reach the port (the load balancer keeps client
     addresses); behind an Ingress only the ingress controller's namespace and
-    ``allowed_ingress_namespaces`` may. ``None`` with ``network_policy_enabled`` off.
+    ``allowed_ingress_namespaces`` may; ``admit_namespaces`` (e.g. a Gateway's) replaces those.
+    ``None`` with ``network_policy_enabled`` off.
     """
     if not config.network_policy_enabled:
         return None
     admit: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": CONTAINER_PORT}]}
-    if config.ssl_enabled:
-        namespaces = [config.ingress_controller_namespace, *config.allowed_ingress_namespaces]
+    if admit_namespaces is not None or config.ssl_enabled:
+        namespaces = (
+            list(admit_namespaces)
+            if admit_namespaces is not None
+            else [config.ingress_controller_namespace, *config.allowed_ingress_namespaces]
+        )
         admit["from"] = [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
             for namespace in dict.fromkeys(namespaces)
@@ -373,14 +380,15 @@ def network_policy(config: AksDeploymentConfig) -> Manifest | None:
     }
 
 
-def service(config: AksDeploymentConfig) -> Manifest:
-    """The Service: a LoadBalancer on port 80, or ClusterIP when an Ingress fronts it."""
+def service(config: AksDeploymentConfig, *, cluster_ip: bool = False) -> Manifest:
+    """The Service: a LoadBalancer on port 80, or ClusterIP when an Ingress (or, with
+    ``cluster_ip``, a Gateway) fronts it."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": _metadata(config),
         "spec": {
-            "type": "ClusterIP" if config.ssl_enabled else "LoadBalancer",
+            "type": "ClusterIP" if config.ssl_enabled or cluster_ip else "LoadBalancer",
             "selector": {SELECTOR_LABEL: config.name_in_cluster},
             "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
         },
@@ -500,6 +508,63 @@ def ingress(config: AksDeploymentConfig, *, tls_secret: Any = None) -> Manifest 
     }
 
 
+def setup_objects(
+    config: AksDeploymentConfig,
+    *,
+    secret_values: Mapping[str, Any] | None = None,
+    tls_certificate: Any | None = None,
+    tls_key: Any | None = None,
+    autoname: bool = False,
+) -> dict[str, Manifest]:
+    """The objects the workload refers to, by role: Namespace, ServiceAccount, NetworkPolicy, keys
+    Secret and TLS Secret (those the config asks for), in the order they must exist.
+
+    ``autoname`` leaves the Secrets' names to Pulumi (see :func:`auth_secret`); the workload then
+    refers to them through :func:`workload_objects`' ``auth_secret_name`` and ``tls_secret``.
+    """
+    objects: dict[str, Manifest | None] = {
+        "namespace": namespace(config),
+        "serviceaccount": service_account(config),
+        "networkpolicy": network_policy(config),
+        "auth": auth_secret(config, secret_values or {}, autoname=autoname),
+    }
+    if config.ssl_enabled and not config.tls_secret_name:
+        if tls_certificate is None or tls_key is None:
+            raise ValueError("ssl_enabled without tls_secret_name needs a certificate and key")
+        objects["tls"] = tls_secret(
+            config, certificate=tls_certificate, key=tls_key, autoname=autoname
+        )
+    return {role: manifest for role, manifest in objects.items() if manifest is not None}
+
+
+def workload_objects(
+    config: AksDeploymentConfig,
+    *,
+    image: Any,
+    auth_secret_name: Any = None,
+    tls_secret: Any = None,
+    secret_settings: Collection[str] | None = None,
+    cluster_ip: bool = False,
+) -> dict[str, Manifest]:
+    """The workload by role: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget and
+    Ingress (those the config asks for). ``auth_secret_name``/``tls_secret``: the names of the
+    Secrets of :func:`setup_objects` (default: their fixed names); ``secret_settings``: see
+    :func:`deployment`; ``cluster_ip``: see :func:`service`."""
+    objects: dict[str, Manifest | None] = {
+        "deployment": deployment(
+            config,
+            image=image,
+            auth_secret_name=auth_secret_name,
+            secret_settings=secret_settings,
+        ),
+        "service": service(config, cluster_ip=cluster_ip),
+        "hpa": horizontal_pod_autoscaler(config),
+        "pdb": pod_disruption_budget(config),
+        "ingress": ingress(config, tls_secret=tls_secret),
+    }
+    return {role: manifest for role, manifest in objects.items() if manifest is not None}
+
+
 def manifests(
     config: AksDeploymentConfig,
     *,
@@ -510,21 +575,12 @@ def manifests(
 ) -> dict[str, Manifest]:
     """Every object of the service by role, with fixed names (for rendering and validation).
 
-    ``AksWebService`` builds the same objects one by one so the Secrets are autonamed by Pulumi.
+    ``AksWebService`` registers the same two stages, :func:`setup_objects` then
+    :func:`workload_objects`, with the Secrets autonamed by Pulumi.
     """
-    objects: dict[str, Manifest | None] = {
-        "namespace": namespace(config),
-        "serviceaccount": service_account(config),
-        "networkpolicy": network_policy(config),
-        "auth": auth_secret(config, secret_values or {}),
-        "deployment": deployment(config, image=image, secret_settings=list(secret_values or {})),
-        "service": service(config),
-        "hpa": horizontal_pod_autoscaler(config),
-        "pdb": pod_disruption_budget(config),
-        "ingress": ingress(config),
+    return {
+        **setup_objects(
+            config, secret_values=secret_values, tls_certificate=tls_certificate, tls_key=tls_key
+        ),
+        **workload_objects(config, image=image, secret_settings=list(secret_values or {})),
     }
-    if config.ssl_enabled and not config.tls_secret_name:
-        if tls_certificate is None or tls_key is None:
-            raise ValueError("ssl_enabled without tls_secret_name needs a certificate and key")
-        objects["tls"] = tls_secret(config, certificate=tls_certificate, key=tls_key)
-    return {role: manifest for role, manifest in objects.items() if manifest is not None}

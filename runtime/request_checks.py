@@ -1,8 +1,10 @@
 """Request checks and their azmlinfsrv-compatible messages, beside the entry-script contract.
 
-One place for what makes a body or a content type acceptable: the HTTP layer (``app.py``) uses
-them before a script sees a request (``MLWS_STRICT_JSON``, deep nesting), the Python entry script
-when it turns a request into ``run()``'s arguments. Neither imports the other.
+One place for what makes a body or a content type acceptable and for how azmlinfsrv reads a
+``GET /score``: the HTTP layer (``app.py``) uses them before a script sees a request
+(``MLWS_STRICT_JSON``, deep nesting, the query as JSON), the Python entry script when it turns a
+request into ``run()``'s arguments. Neither imports the other. A refusal is a
+:class:`ScoreInputError` with its status (:class:`TooDeep` for JSON nested too deeply).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from mlws.runtime.entry_script import ScoreInputError
@@ -18,6 +21,13 @@ EMPTY_OBJECT_MESSAGE = "POST body is empty. Expecting a JSON dictionary."
 EMPTY_JSON_MESSAGE = "POST body is empty. Expecting JSON."
 NOT_JSON_CONTENT_TYPE_MESSAGE = "Expects Content-Type to be application/json"
 TOO_DEEP_MESSAGE = "The request's JSON is nested too deeply to parse."
+
+
+class TooDeep(ScoreInputError):
+    """JSON nested too deeply to parse (answered 400 with the request id, and logged)."""
+
+    def __init__(self) -> None:
+        super().__init__(TOO_DEEP_MESSAGE)
 
 
 def is_json_content_type(content_type: str | None) -> bool:
@@ -75,3 +85,51 @@ def parse_json_object(body: bytes) -> Mapping[str, Any]:
     if not isinstance(parsed, dict):
         raise ScoreInputError("POST body should be a JSON dictionary.")
     return parsed
+
+
+def check_content_type(content_type: bytes | None, wants_object: bool) -> None:
+    """``MLWS_STRICT_JSON``'s content-type check, before the body is read: 415 unless JSON.
+
+    As azmlinfsrv orders its checks: a body without a content type passes unless the script's
+    ``run()`` is schema-decorated (``wants_object``), whose 415 comes before any other check.
+    """
+    if content_type or wants_object:
+        text = content_type.decode("latin-1") if content_type else None
+        if not is_json_content_type(text):
+            raise ScoreInputError(NOT_JSON_CONTENT_TYPE_MESSAGE, 415)
+
+
+def check_json_body(body: bytes, wants_object: bool) -> None:
+    """``MLWS_STRICT_JSON``'s body check: 400 unless ``body`` is JSON (:func:`json_problem`)."""
+    try:
+        problem = json_problem(body, wants_object)
+    except RecursionError:
+        raise TooDeep from None
+    if problem is not None:
+        raise ScoreInputError(problem)
+
+
+def query_as_json(query_string: bytes) -> bytes:
+    """azmlinfsrv's GET /score input: each value parsed as JSON if it is, repeats become lists."""
+    parsed: dict[str, Any] = {}
+    try:
+        for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+            try:
+                item: Any = json.loads(value)
+            except ValueError:
+                item = value
+            if key in parsed:
+                previous = parsed[key]
+                if isinstance(previous, _Repeated):
+                    previous.append(item)
+                else:
+                    parsed[key] = _Repeated([previous, item])
+            else:
+                parsed[key] = item
+        return json.dumps(parsed).encode()
+    except RecursionError:
+        raise TooDeep from None
+
+
+class _Repeated(list[Any]):
+    """Values of a repeated query parameter (a subclass, so a JSON list value stays one value)."""

@@ -106,14 +106,14 @@ def run_worker(
         if events is None:
             return
         events.replace.set()
-        if app.executor is not None and app.executor.all_stuck:
+        if app.service.executor is not None and app.service.executor.all_stuck:
             logger.error("every scoring thread is stuck: this worker stops taking requests")
             events.ready.clear()
             recycled = True
             server.should_exit = True
 
     app = ScoringApp(settings, on_init_failure=init_failed)
-    app.on_stuck = stuck
+    app.service.on_stuck = stuck
     if init_first:
         # Nothing is in flight before serving starts: a stop signal may end the process at once.
         for sig in (signal.SIGTERM, signal.SIGINT):

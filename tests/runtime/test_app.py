@@ -16,16 +16,12 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mlws.runtime.app import (
-    INTERNAL_ERROR_MESSAGE,
-    RUN_FAILED_MESSAGE,
-    RequestIds,
-    ScoringApp,
-    _query_as_json,
-)
+from mlws.runtime.app import ScoringApp
 from mlws.runtime.entry_script import EntryScriptError
+from mlws.runtime.http_errors import INTERNAL_ERROR_MESSAGE, RUN_FAILED_MESSAGE
+from mlws.runtime.http_request import RequestIds
 from mlws.runtime.logs import AccessLog
-from mlws.runtime.request_checks import json_problem
+from mlws.runtime.request_checks import json_problem, query_as_json
 from runtime_helpers import make_settings, write_script
 
 JSON = {"content-type": "application/json"}
@@ -269,7 +265,7 @@ class TestScoringFailures:
     async def test_ready_and_health_fail_while_every_slot_is_stuck(self, serve_app: Serve) -> None:
         app, client = await serve_app("echo", scoring_timeout_ms=100, max_request_wait_ms=0)
         stuck: list[int] = []
-        app.on_stuck = stuck.append
+        app.service.on_stuck = stuck.append
         assert (
             await client.post("/score", content=b'{"sleep": 1.0}', headers=JSON)
         ).status_code == 504
@@ -535,7 +531,7 @@ async def test_multi_model_layout(serve_app: Serve, tmp_path: Path) -> None:
 
 
 async def test_a_custom_submit_replaces_the_thread_pool(serve_app: Serve) -> None:
-    """The batching hook: whatever ``app.submit`` returns is awaited with the same limits."""
+    """The batching hook: what ``app.service.submit`` returns is awaited with the same limits."""
     from mlws.runtime.entry_script import ScoreRequest, ScoreResult
 
     app, client = await serve_app("echo")
@@ -547,7 +543,7 @@ async def test_a_custom_submit_replaces_the_thread_pool(serve_app: Serve) -> Non
         future.set_result(ScoreResult(body=orjson.dumps({"batched": True}), status=201))
         return future
 
-    app.submit = submit
+    app.service.submit = submit
     response = await client.post("/score", content=b'{"q": 1}', headers=JSON)
     assert (response.status_code, response.json()) == (201, {"batched": True})
     assert seen[0].body == b'{"q": 1}'
@@ -562,13 +558,13 @@ def test_body_checks_never_crash(body: bytes) -> None:
 
 @given(st.binary(max_size=200))
 def test_any_query_string_becomes_a_json_object(query: bytes) -> None:
-    assert isinstance(json.loads(_query_as_json(query)), dict)
+    assert isinstance(json.loads(query_as_json(query)), dict)
 
 
 class TestMicroBatching:
     async def test_concurrent_requests_share_a_batch(self, serve_app: Serve) -> None:
         app, client = await serve_app("batch", batch_max_size=8, batch_max_wait_ms=50)
-        assert app.batcher is not None
+        assert app.service.batcher is not None
         responses = await asyncio.gather(
             *(client.post("/score", content=str(i).encode(), headers=JSON) for i in range(5))
         )
@@ -576,7 +572,7 @@ class TestMicroBatching:
         bodies = [r.json() for r in responses]
         assert [b.get("batched", b.get("single")) for b in bodies] == list(range(5))
         assert max(b.get("size", 1) for b in bodies) > 1
-        assert app.batcher.batches < 5
+        assert app.service.batcher.batches < 5
 
     async def test_one_bad_request_fails_alone(self, serve_app: Serve) -> None:
         _, client = await serve_app("batch", batch_max_size=8, batch_max_wait_ms=50)
@@ -590,5 +586,5 @@ class TestMicroBatching:
 
     async def test_scripts_without_a_batch_form_are_not_batched(self, serve_app: Serve) -> None:
         app, client = await serve_app("echo", batch_max_size=8)
-        assert app.batcher is None
+        assert app.service.batcher is None
         assert (await client.post("/score", content=b"{}", headers=JSON)).status_code == 200

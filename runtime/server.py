@@ -114,10 +114,11 @@ def run_worker(
 
     app = ScoringApp(settings, on_init_failure=init_failed)
     app.service.on_stuck = stuck
+    supervised = events is not None
     if init_first:
         # Nothing is in flight before serving starts: a stop signal may end the process at once.
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, _exit_now)
+        signal.signal(signal.SIGTERM, _exit_now)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if supervised else _exit_now)
         if app.initialise() is not None:
             return INIT_FAILED_EXIT
         if events is not None:
@@ -140,7 +141,7 @@ def run_worker(
         timeout_graceful_shutdown=settings.scoring_timeout_ms // 1000 + 5,
         log_level=settings.log_level,
     )
-    server = uvicorn.Server(config)
+    server = _WorkerServer(config, supervised)
     # uvicorn re-raises the signal it caught once it has shut down gracefully; with these
     # handlers in place that re-raise is harmless and the process exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -154,6 +155,35 @@ def run_worker(
         os._exit(exit_code)
     _exit_if_threads_hang(exit_code)
     return exit_code
+
+
+class _WorkerServer(uvicorn.Server):
+    """uvicorn's server, stopping once per stop request.
+
+    A terminal's Ctrl-C sends SIGINT to the whole process group, so a supervised worker would get
+    it beside the SIGTERM its supervisor sends on the same SIGINT (and uvicorn takes a second
+    signal as "force quit", dropping requests in flight). A supervised worker therefore leaves the
+    first SIGINT to its supervisor and stops on the SIGTERM; a SIGINT after that (a second Ctrl-C,
+    which the supervisor forwards) forces the exit, as uvicorn's own Ctrl-C twice does.
+    """
+
+    def __init__(self, config: uvicorn.Config, supervised: bool) -> None:
+        super().__init__(config)
+        self.supervised = supervised
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Act on SIGTERM (graceful) and SIGINT (graceful alone, forcing after a SIGTERM)."""
+        if self.supervised and sig == signal.SIGINT and not self.should_exit:
+            return
+        if self.should_exit and sig == signal.SIGINT:
+            logger.warning("worker %s: stopping now, dropping requests in flight", os.getpid())
+        elif not self.should_exit:
+            logger.info(
+                "worker %s: stopping on %s (finishing requests in flight)",
+                os.getpid(),
+                signal.Signals(sig).name,
+            )
+        super().handle_exit(sig, frame)
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:
@@ -293,6 +323,8 @@ class Supervisor:
         """Supervise until a signal or a start-up failure; return the exit code."""
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
+            if self.stop and signum == signal.SIGINT:  # Ctrl-C again: the workers stop now
+                self._signal_workers(signal.SIGINT)
             self.stop.append(signum)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -306,10 +338,7 @@ class Supervisor:
             time.sleep(0.05)
             self._step()
         standby.stop()
-        for worker in self.workers:
-            if worker.process.exitcode is None and worker.process.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.process.pid, signal.SIGTERM)
+        self._signal_workers(signal.SIGTERM)  # once: the workers ignore a group-wide SIGINT
         for worker in self.workers:
             worker.process.join()
         if self.code == 0 and any(
@@ -317,6 +346,12 @@ class Supervisor:
         ):
             self.code = 1
         return self.code
+
+    def _signal_workers(self, signum: int) -> None:
+        for worker in self.workers:
+            if worker.process.exitcode is None and worker.process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.process.pid, signum)
 
     def _start(self) -> _Worker:
         context = self.context

@@ -40,7 +40,14 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
 class Server:
     """A started server process and its base URL; its stderr is collected as it runs."""
 
-    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        env: dict[str, str] | None = None,
+        *,
+        new_session: bool = False,
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
             args,
@@ -48,6 +55,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=new_session,  # its own process group, as a terminal gives it
         )
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

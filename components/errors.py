@@ -21,11 +21,18 @@ turns either kind into a :class:`ConfigError`::
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError, model_validator
 
-__all__ = ["ConfigError", "CrossCheckedModel", "Problem", "Problems", "parse_config"]
+__all__ = [
+    "ConfigError",
+    "CrossCheckedModel",
+    "Problem",
+    "Problems",
+    "parse_config",
+    "raise_problems",
+]
 
 _M = TypeVar("_M", bound=BaseModel)
 _MAX_SHOWN_INPUT = 60
@@ -188,8 +195,14 @@ def parse_config(
         for p in dict.fromkeys(found)
     ]
     if unique:
-        raise _error_type()(subject, unique)
+        raise_problems(subject, unique)
     return spec
+
+
+def raise_problems(subject: str, problems: list[Problem]) -> NoReturn:
+    """Raise the :class:`ConfigError` listing ``problems`` (for checks that combine several
+    :func:`parse_config` calls, e.g. an endpoint and each of its deployments)."""
+    raise _error_type()(subject, problems)
 
 
 def _error_type() -> type[ConfigError]:

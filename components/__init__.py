@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from mlws.components.aks_cluster import AksClusterArgs as AksClusterArgs
     from mlws.components.aks_cluster import GpuNodePool as GpuNodePool
     from mlws.components.aks_cluster import GpuNodePoolArgs as GpuNodePoolArgs
+    from mlws.components.aks_endpoint import AksEndpoint as AksEndpoint
+    from mlws.components.aks_endpoint import AksEndpointArgs as AksEndpointArgs
     from mlws.components.aks_web_service import AksWebService as AksWebService
     from mlws.components.aks_web_service import AksWebServiceArgs as AksWebServiceArgs
     from mlws.components.deployment_config import AciDeploymentConfig as AciDeploymentConfig
@@ -57,6 +59,8 @@ _EXPORTS: dict[str, str] = {
     "AksClusterArgs": "aks_cluster",
     "GpuNodePool": "aks_cluster",
     "GpuNodePoolArgs": "aks_cluster",
+    "AksEndpoint": "aks_endpoint",
+    "AksEndpointArgs": "aks_endpoint",
     "AksWebService": "aks_web_service",
     "AksWebServiceArgs": "aks_web_service",
     "AciDeploymentConfig": "deployment_config",

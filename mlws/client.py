@@ -166,11 +166,20 @@ def invoke(
     authorization: str | None = None,
     timeout: float = 60.0,
     content_type: str = "application/json",
+    deployment: str | None = None,
 ) -> httpx.Response:
-    """POST ``body`` to the scoring URI and return the response (any status)."""
+    """POST ``body`` to the scoring URI and return the response (any status).
+
+    ``deployment`` pins the request to one deployment of an endpoint (``AksEndpoint``) with the
+    ``azureml-model-deployment`` header, as Azure ML's endpoints do.
+    """
     headers = {"Content-Type": content_type, "Accept": "application/json"}
     if authorization:
         headers["Authorization"] = authorization
+    if deployment is not None:
+        from mlws.components.aks_endpoint_config import DEPLOYMENT_HEADER
+
+        headers[DEPLOYMENT_HEADER] = deployment
     return httpx.post(service.scoring_uri, content=body, headers=headers, timeout=timeout)
 
 

@@ -92,6 +92,9 @@ NAMESPACE: Final = "namespace"
 """aks: the namespace of the Deployment."""
 LABEL_SELECTOR: Final = "label_selector"
 """aks: label selector of the service's pods, e.g. ``app.kubernetes.io/instance=accidents``."""
+DEPLOYMENTS: Final = "deployments"
+"""An endpoint with several deployments (``AksEndpoint``): their names, e.g. ``["blue", "green"]``;
+``mlws invoke --deployment NAME`` sends a request to one of them."""
 
 #: Every output name above, in documentation order.
 OUTPUT_NAMES: Final = (
@@ -115,6 +118,7 @@ OUTPUT_NAMES: Final = (
     KUBE_CONTEXT,
     NAMESPACE,
     LABEL_SELECTOR,
+    DEPLOYMENTS,
 )
 
 # --- stack config keys --------------------------------------------------------------------------
@@ -189,6 +193,8 @@ class ServiceOutputs(BaseModel):
     """AKS namespace."""
     label_selector: str | None = None
     """AKS pod label selector."""
+    deployments: tuple[str, ...] | None = None
+    """An endpoint's deployment names (``AksEndpoint``)."""
     hidden_outputs: frozenset[str] = frozenset()
     """Outputs that were present but hidden as ``[secret]`` (read without ``--show-secrets``, or
     an ``mlws render`` file); they read as unset, and :meth:`secret_missing` explains."""

@@ -138,6 +138,15 @@ def invoke(
     token_secret: TokenSecretOpt = None,
     audience: AudienceOpt = None,
     issuer: IssuerOpt = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment",
+            help="Send the request to this deployment of an endpoint (AksEndpoint), whatever "
+            "the traffic split; like `az ml online-endpoint invoke --deployment-name`.",
+            show_default=False,
+        ),
+    ] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait.")] = 60.0,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print status and request id on stderr.")
@@ -147,7 +156,7 @@ def invoke(
 
     Sends the right Authorization header: the key (primary unless --use-key secondary) in key
     auth, or a token minted from the signing secret in token auth. A non-2xx answer exits 1 with
-    the server's message.
+    the server's message. --deployment pins the request to one deployment of an endpoint.
     """
     with cli_errors("invoke"):
         stdin = False
@@ -172,6 +181,10 @@ def invoke(
             audience=audience,
             issuer=issuer,
         )
+        if deployment is not None and svc.deployments is not None:
+            if deployment not in svc.deployments:
+                known = ", ".join(svc.deployments) or "none"
+                fail(f"no deployment {deployment!r} on this endpoint (deployments: {known})")
         from mlws.client import authorization_for, server_message
         from mlws.client import invoke as post
 
@@ -181,7 +194,9 @@ def invoke(
         console = Console(stderr=True)
         try:
             with console.status(f"Scoring on {svc.scoring_uri} ...", spinner="dots"):
-                response = post(svc, body, authorization=authorization, timeout=timeout)
+                response = post(
+                    svc, body, authorization=authorization, timeout=timeout, deployment=deployment
+                )
         except httpx.TimeoutException:
             fail(f"no answer from {svc.scoring_uri} within {timeout:g}s (raise --timeout)")
         except httpx.HTTPError as exc:

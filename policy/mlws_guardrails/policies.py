@@ -32,6 +32,7 @@ ACI_LIMITS = "mlws-aci-limits"
 SECRETS_ONLY = "mlws-secrets-only"
 PROD_AVAILABILITY = "mlws-prod-aks-availability"
 HARDENING = "mlws-pod-hardening"
+TRAFFIC = "mlws-traffic-weights"
 
 _PRODUCTION_SCHEMA = PolicyConfigSchema(
     {
@@ -159,6 +160,13 @@ POLICIES: list[Policy] = [
         "Deployment/DaemonSet containers: runAsNonRoot, read-only root filesystem, no privilege "
         "escalation, capabilities drop ALL.",
         _any_stack_rule(rules.check_hardening),
+        MANDATORY,
+    ),
+    ResourceValidationPolicy(
+        TRAFFIC,
+        "An endpoint's traffic weights sum to 100; mirrored traffic (1-100%) goes only to a "
+        "deployment with 0 live traffic.",
+        _any_stack_rule(rules.check_traffic),
         MANDATORY,
     ),
 ]

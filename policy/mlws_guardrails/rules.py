@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlws.components.aks_cluster_spec import CHECKOV_SKIP_ANNOTATION
+from mlws.components.aks_endpoint_manifests import ENDPOINT_LABEL
 from mlws.components.deployment_config import (
     GPU_LABEL,
     GPU_TAINT,
@@ -33,6 +34,7 @@ HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 K8S_SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 - a type token
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
+HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 #: Kubernetes workloads whose pod template the hardening baseline checks.
 WORKLOADS = (DEPLOYMENT, DAEMON_SET)
 
@@ -403,4 +405,51 @@ def check_availability(resources: Sequence[Resource]) -> list[tuple[str, str]]:
                     "(spec.template.metadata.labels); a production endpoint needs one",
                 )
             )
+    return problems
+
+
+def _is_mlws_route(resource_type: str, props: Mapping[str, Any]) -> bool:
+    labels = _map(_map(props.get("metadata")).get("labels"))
+    return resource_type == HTTP_ROUTE and ENDPOINT_LABEL in labels
+
+
+def check_traffic(resource_type: str, name: str, props: Mapping[str, Any]) -> list[str]:
+    """An mlws endpoint's HTTPRoute (``AksEndpoint``): every rule splitting traffic between
+    several backends gives them weights summing to 100 (percent, as ``traffic`` is written), and
+    a ``RequestMirror`` filter mirrors 1 to 100 percent to a backend with 0 live traffic."""
+    if not _is_mlws_route(resource_type, props):
+        return []
+    problems: list[str] = []
+    for index, rule in enumerate(_list(_map(props.get("spec")).get("rules"))):
+        path = f"spec.rules[{index}]"
+        backends = [_map(ref) for ref in _list(_map(rule).get("backendRefs"))]
+        weights = [ref.get("weight", 1) for ref in backends]
+        if len(backends) > 1 and all(_known(w) for w in weights):
+            total = sum(_number(w) for w in weights)
+            if total != 100:
+                shown = ", ".join(
+                    f"{ref.get('name')}: {w}" for ref, w in zip(backends, weights, strict=True)
+                )
+                problems.append(
+                    f"HTTPRoute {name!r}: {path}.backendRefs weights sum to {total:g}, not 100 "
+                    f"({shown}); traffic is split in percent"
+                )
+        live = {ref.get("name"): ref.get("weight", 1) for ref in backends}
+        for number, item in enumerate(_list(_map(rule).get("filters"))):
+            mirror = _map(_map(item).get("requestMirror"))
+            if _map(item).get("type") != "RequestMirror" or not mirror:
+                continue
+            where = f"{path}.filters[{number}].requestMirror"
+            target = _map(mirror.get("backendRef")).get("name")
+            weight = live.get(target, 0)
+            if _known(weight) and _number(weight) > 0:
+                problems.append(
+                    f"HTTPRoute {name!r}: {where} mirrors to {target!r}, which takes live "
+                    f"traffic (weight {weight}); mirror only to a deployment with 0 live traffic"
+                )
+            percent = mirror.get("percent", 100)
+            if _known(percent) and not 1 <= _number(percent) <= 100:
+                problems.append(
+                    f"HTTPRoute {name!r}: {where}.percent is {percent}; mirror 1 to 100 percent"
+                )
     return problems

@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 from mlws_guardrails.offline import check_render
-from mlws_guardrails.policies import POLICIES, PROD_AUTH
+from mlws_guardrails.policies import POLICIES, PROD_AUTH, PROD_AVAILABILITY
 
 from mlws.render import render_program
 
@@ -39,5 +39,30 @@ def test_aks_gpu_prod_without_auth_fails_naming_the_rule(tmp_path: Path) -> None
 
 def test_every_policy_has_a_unique_mlws_name() -> None:
     names = [p.name for p in POLICIES]
-    assert len(set(names)) == len(names) == 7
+    assert len(set(names)) == len(names) == 8
     assert all(name.startswith("mlws-") for name in names)
+
+
+def test_aks_blue_green_prod_passes_every_rule() -> None:
+    render = render_program(EXAMPLE.parent / "aks-blue-green", stack="prod")
+    assert len(render.of_type("kubernetes:apps/v1:Deployment")) == 2, "nothing to check"
+    assert render.of_type("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    assert check_render(render) == []
+
+
+def test_aks_blue_green_prod_with_one_green_replica_fails_availability() -> None:
+    import json
+
+    import yaml
+
+    stack = yaml.safe_load((EXAMPLE.parent / "aks-blue-green" / "Pulumi.prod.yaml").read_text())
+    deployments = stack["config"]["mlws-aks-blue-green:deployments"]
+    deployments["green"]["autoscale_min_replicas"] = 1
+    render = render_program(
+        EXAMPLE.parent / "aks-blue-green",
+        stack="prod",
+        overrides={"deployments": json.dumps(deployments)},
+    )
+    violations = check_render(render)
+    assert [v.policy for v in violations] == [PROD_AVAILABILITY]
+    assert "Deployment 'diabetes-green-deployment'" in violations[0].message

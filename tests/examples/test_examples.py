@@ -73,11 +73,49 @@ AKS_DEV = {
     IMAGE: 1,
 }
 
+# AksEndpoint with two deployments (examples/aks-blue-green, prod): per deployment a
+# ServiceAccount, NetworkPolicy, Deployment, Service, HPA and PDB; for the endpoint its provider,
+# Namespace, keys Secret, Gateway and HTTPRoute (health_check off: no gate).
+AKS_BLUE_GREEN = {
+    "azure-native:resources:ResourceGroup": 1,
+    "mlws:index:AksCluster": 1,
+    "azure-native:containerservice:ManagedCluster": 1,
+    "mlws:index:ServiceKeys": 1,
+    PASSWORD: 2,
+    "mlws:index:AksEndpoint": 1,
+    "pulumi:providers:kubernetes": 1,
+    "kubernetes:core/v1:Namespace": 1,
+    K8S_SECRET: 1,
+    "kubernetes:core/v1:ServiceAccount": 2,
+    NETWORK_POLICY: 2,
+    DEPLOYMENT: 2,
+    "kubernetes:core/v1:Service": 2,
+    HPA: 2,
+    "kubernetes:policy/v1:PodDisruptionBudget": 2,
+    "kubernetes:gateway.networking.k8s.io/v1:Gateway": 1,
+    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute": 1,
+}
+
 EXPECTED_COUNTS = {
     ("local-sklearn", "dev"): LOCAL,
     ("multi-model", "dev"): LOCAL,
     ("aks-gpu", "dev"): AKS_DEV,
     ("aks-gpu", "prod"): AKS_PROD,
+    ("aks-blue-green", "prod"): AKS_BLUE_GREEN,
+    # dev: one deployment with a fixed replica count (no HPA)
+    ("aks-blue-green", "dev"): {
+        **{t: n for t, n in AKS_BLUE_GREEN.items() if t != HPA},
+        **dict.fromkeys(
+            (
+                "kubernetes:core/v1:ServiceAccount",
+                NETWORK_POLICY,
+                DEPLOYMENT,
+                "kubernetes:core/v1:Service",
+                "kubernetes:policy/v1:PodDisruptionBudget",
+            ),
+            1,
+        ),
+    },
 }
 
 

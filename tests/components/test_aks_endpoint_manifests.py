@@ -3,7 +3,7 @@
 
 import copy
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jsonschema
@@ -75,12 +75,13 @@ def validate(manifest: Manifest) -> None:
 
 def test_schema_check_rejects_broken_gateway_api_objects() -> None:
     route = http_route(endpoint())
-    for breaking in (
+    breakings: list[Callable[[Manifest], None]] = [
         lambda r: r["spec"]["rules"][-1]["backendRefs"][0].update(weight=-1),
         lambda r: r["spec"]["rules"][-1]["backendRefs"][0].update(wieght=1),
         lambda r: r["spec"]["rules"][0]["matches"][0]["headers"][0].update(type="Glob"),
         lambda r: r["spec"]["rules"].extend([r["spec"]["rules"][0]] * 16),
-    ):
+    ]
+    for breaking in breakings:
         broken = copy.deepcopy(route)
         breaking(broken)
         with pytest.raises(jsonschema.ValidationError):

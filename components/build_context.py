@@ -48,6 +48,7 @@ FALLBACK_RUNTIME_REQUIREMENTS = (
     "orjson>=3.9",
     "pyjwt[crypto]>=2.8",
     "prometheus-client>=0.20",
+    "werkzeug>=3.0",
 )
 TAG_LENGTH = 20
 """Hex digits of the content digest used as the image tag."""

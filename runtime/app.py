@@ -3,7 +3,8 @@
 Routes (:data:`ROUTES`; auth as configured on the ones marked so):
 
 * ``POST /score`` (auth): the body goes to the script; ``GET /score`` (auth) sends the query
-  parameters as a JSON object, as azmlinfsrv does; ``OPTIONS /score`` answers 200.
+  parameters as a JSON object, as azmlinfsrv does; ``OPTIONS /score`` answers 200 (an authenticated
+  one goes to a ``@rawhttp`` script's ``run()``).
 * ``GET /`` -> ``Healthy`` once the service can score (as azmlinfsrv), else 503; ``GET /live`` ->
   200 while the process runs; ``GET /ready`` -> 503 until the script's ``init()`` succeeded (and
   while every scoring thread is stuck), then 200.
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -253,7 +254,7 @@ class ScoringApp:
 
     # -- routes ----------------------------------------------------------------------------------
     async def _score(self, request: Request) -> Answer:
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" and not await self._raw_options(request):
             return Answer(200, b"", _TEXT)
         await self._authenticate(request.authorization)
         service = self.service
@@ -261,13 +262,16 @@ class ScoringApp:
             raise self._not_ready()
         scope = request.scope
         headers = RequestHeaders(scope["headers"])
-        if request.method == "GET":
-            return await self._run(request, headers, query_as_json(scope["query_string"]))
+        if request.method == "GET":  # a @rawhttp script reads the query itself
+            raw = service.takes_raw_requests
+            return await self._run(
+                request, headers, b"" if raw else query_as_json(scope["query_string"])
+            )
         length = headers.get_raw(b"content-length")
         size = int(length) if length is not None and length.isdigit() else None
         if size is not None and size > self._max_bytes:
             raise BodyTooLarge
-        if self._strict:
+        if self._strict and not service.takes_raw_requests:
             check_content_type(headers.get_raw(b"content-type"), service.expects_json_object)
         if size is not None:
             big = size > BIG_BODY_BYTES
@@ -285,23 +289,42 @@ class ScoringApp:
 
     async def _read_body(self, request: Request) -> bytes:
         body = await read_body(request.receive, self._max_bytes)
-        if self._strict:
+        if self._strict and not self.service.takes_raw_requests:
             check_json_body(body, self.service.expects_json_object)
         return body
 
+    async def _raw_options(self, request: Request) -> bool:
+        """Whether ``OPTIONS /score`` goes to the script: a ``@rawhttp`` one answers it itself (as
+        under azmlinfsrv) when the caller is authenticated; otherwise the server answers 200."""
+        if not (self.service.ready and self.service.takes_raw_requests):
+            return False
+        try:
+            await self._authenticate(request.authorization)
+        except Unauthorized:
+            return False
+        return True
+
     async def _run(self, request: Request, headers: RequestHeaders, body: bytes) -> Answer:
+        scope = request.scope
         score_request = ScoreRequest(
             body=body,
             query={},
             headers=headers,
             request_id=request.request_id.decode("latin-1"),
             method=request.method,
+            path=request.path,
+            query_string=scope["query_string"],
+            scheme=scope.get("scheme", "http"),
+            server=scope.get("server"),
+            client=scope.get("client"),
         )
         result = await self.service.score(score_request)
+        pairs = result.headers.items() if isinstance(result.headers, Mapping) else result.headers
         extra = tuple(
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in result.headers.items()
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs
         )
+        if result.run_failed:  # the script's own AMLResponse says so
+            request.ids[:] = [h for h in request.ids if h is not _RUN_OK] + [_RUN_FAILED]
         return Answer(result.status, result.body, result.content_type.encode("latin-1"), extra)
 
     async def _take_body_permit(self) -> bool:

@@ -54,7 +54,17 @@ class ScoreRequest:
     request_id: str = ""
     """The request id the response echoes."""
     method: str = "POST"
-    """``POST`` or ``GET``."""
+    """``POST`` or ``GET`` (``OPTIONS`` for a script that takes raw requests)."""
+    path: str = "/score"
+    """The request path."""
+    query_string: bytes = b""
+    """The raw query string (``@rawhttp`` scripts read it; others get :attr:`body`)."""
+    scheme: str = "http"
+    """``http`` or ``https``, as the server was reached."""
+    server: tuple[str, int] | None = None
+    """The address the request arrived at."""
+    client: tuple[str, int] | None = None
+    """The peer's address."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +77,10 @@ class ScoreResult:
     """HTTP status."""
     content_type: str = "application/json"
     """Response content type."""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    """Extra response headers."""
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] = field(default_factory=dict)
+    """Extra response headers (pairs, when a name repeats)."""
+    run_failed: bool = False
+    """The script says its run failed (``x-ms-run-function-failed: True``)."""
 
 
 class EntryScript(ABC):
@@ -99,6 +111,12 @@ class EntryScript(ABC):
         alone failed with (e.g. :class:`ScoreInputError`). Raising fails the whole batch.
         """
         return None
+
+    @property
+    def takes_raw_requests(self) -> bool:
+        """Whether the script reads whole requests (``@rawhttp``): no body checks before it, and
+        ``OPTIONS`` reaches it too."""
+        return False
 
     def openapi_schemas(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """JSON schemas of the input and output, when the script declares them."""

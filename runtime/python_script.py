@@ -11,6 +11,10 @@ The contract (the same as azmlinfsrv's, checked by the compatibility suite):
   ``/swagger.json``;
 * ``run`` may take a ``request_headers`` argument (a dict of the request headers, minus
   ``Authorization``);
+* ``run`` decorated with ``@rawhttp`` (``azureml.contrib.services.aml_request``) gets the whole
+  request as an ``AMLRequest``, also for ``OPTIONS``; any ``run`` may return an ``AMLResponse`` (or
+  another werkzeug/Flask response), sent with its own status, headers and body
+  (:mod:`mlws.runtime.raw_http`);
 * ``AZUREML_MODEL_DIR``, ``AML_APP_ROOT`` and ``AZUREML_ENTRY_SCRIPT`` are set in ``os.environ``
   and the source directory is on ``sys.path`` before the module is imported.
 """
@@ -31,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import orjson
+from mlws.runtime import azureml_modules, raw_http
 from mlws.runtime.entry_script import (
     EntryScript,
     EntryScriptError,
@@ -124,6 +129,7 @@ class PythonEntryScript(EntryScript):
         self._params: list[inspect.Parameter] = []
         self.decorated = False
         self.takes_headers = False
+        self.raw = False
         self._run_batch: Callable[[list[str]], Any] | None = None
 
     # -- start-up ------------------------------------------------------------------------------
@@ -167,6 +173,7 @@ class PythonEntryScript(EntryScript):
         # As azmlinfsrv: the app root and the entry script's real path, for scripts that read them.
         os.environ["AML_APP_ROOT"] = str(self.settings.source_directory.resolve())
         os.environ["AZUREML_ENTRY_SCRIPT"] = os.path.realpath(self.path)
+        azureml_modules.install()  # AMLRequest, rawhttp, AMLResponse unless really installed
         source = str(self.settings.source_directory.resolve())
         if source not in sys.path:
             sys.path.append(source)
@@ -208,7 +215,13 @@ class PythonEntryScript(EntryScript):
         self._predict = user_run
         self._params = params
         self.decorated = _is_schema_decorated(user_run)
-        self._call = self._call_decorated if self.decorated else self._call_raw
+        self.raw = raw_http.takes_raw_request(user_run)
+        if self.raw and self.decorated:
+            raise EntryScriptError("run() cannot be decorated with both @rawhttp and @input_schema")
+        if self.raw:
+            self._call = self._call_raw_http
+        else:
+            self._call = self._call_decorated if self.decorated else self._call_raw
 
     @property
     def expects_json_object(self) -> bool:
@@ -224,9 +237,15 @@ class PythonEntryScript(EntryScript):
         return _result(call(request), "run()")
 
     @property
+    def takes_raw_requests(self) -> bool:
+        """True when ``run`` is decorated with ``@rawhttp``."""
+        return self.raw
+
+    @property
     def supports_batch(self) -> bool:
-        """True when the module defines ``run_batch(list_of_raw_data) -> list``."""
-        return self._run_batch is not None
+        """True when the module defines ``run_batch(list_of_raw_data) -> list`` (and ``run`` takes
+        bodies, not raw requests)."""
+        return self._run_batch is not None and not self.raw
 
     def score_batch(
         self, requests: list[ScoreRequest]
@@ -280,6 +299,13 @@ class PythonEntryScript(EntryScript):
             return self._predict(raw, request_headers=werkzeug_headers(request.headers))
         return self._predict(raw)
 
+    def _call_raw_http(self, request: ScoreRequest) -> Any:
+        assert self._predict is not None
+        kwargs: dict[str, Any] = {self._params[0].name: raw_http.build_request(request)}
+        if self.takes_headers:
+            kwargs["request_headers"] = werkzeug_headers(request.headers)
+        return self._predict(**kwargs)
+
     def _call_decorated(self, request: ScoreRequest) -> Any:
         if request.method == "POST" and not is_json_content_type(
             request.headers.get("content-type")
@@ -321,6 +347,8 @@ def _result(output: Any, source: str) -> ScoreResult:
     """Turn what the script returned into the response (azmlinfsrv's rules, plus numpy)."""
     if isinstance(output, ScoreResult):
         return output
+    if raw_http.is_response(output):  # AMLResponse, Flask's: sent as it is
+        return raw_http.response_result(output)
     if output is None:  # azmlinfsrv answers {} for None
         return ScoreResult(body=b"{}")
     try:

@@ -268,6 +268,11 @@ class ScoringService:
         """Whether the script wants request bodies to be JSON objects."""
         return self.script is not None and self.script.expects_json_object
 
+    @property
+    def takes_raw_requests(self) -> bool:
+        """Whether the script reads whole requests (``@rawhttp``): no body checks before it."""
+        return self.script is not None and self.script.takes_raw_requests
+
     def _stuck(self, count: int) -> None:
         assert self.executor is not None
         logger.error(

@@ -53,6 +53,31 @@ SCRIPTS: dict[str, str] = {
         def run(data, request_headers):
             return {"headers": request_headers}
     """,
+    "rawhttp": """
+        from azureml.contrib.services.aml_request import AMLRequest, rawhttp
+        from azureml.contrib.services.aml_response import AMLResponse
+        def init():
+            pass
+        @rawhttp
+        def run(request):
+            if request.method == "OPTIONS":
+                return AMLResponse("", 204, {"Access-Control-Allow-Origin": "*"})
+            if request.method == "GET":
+                return {"args": request.args.to_dict(flat=False), "full_path": request.full_path,
+                        "authorization": request.headers.get("Authorization"),
+                        "remote_addr": request.remote_addr, "host": request.host}
+            body = request.get_data()
+            return AMLResponse(body[::-1], 200, {"Content-Type": request.content_type or "x/y"})
+        def run_batch(raw_list):
+            raise AssertionError("a @rawhttp script is never batched")
+    """,
+    "returns_response": """
+        from azureml_inference_server_http.api.aml_response import AMLResponse
+        def init():
+            pass
+        def run(raw_data):
+            return AMLResponse("accepted", 202, {"Content-Type": "text/plain"})
+    """,
     "numpy": """
         import numpy as np
         def init():

@@ -123,6 +123,9 @@ class ScoringApp:
         #: Start-up, ready state and scoring (its ``submit`` is the batching hook).
         self.service = ScoringService(settings, entry_script, on_init_failure=on_init_failure)
         self.authenticator: Authenticator = build_authenticator(settings)
+        # The OpenAPI documents say which routes check Authorization: the checks below.
+        self.service.auth_on_score = not isinstance(self.authenticator, NoAuth)
+        self.service.auth_on_swagger = not _swagger_is_public(self.authenticator)
         self.metrics = Metrics(settings.metrics_dir)
         #: Where request lines go; replace before start-up to capture them (tests).
         self.access_log = AccessLog(enabled=settings.log_level in ("debug", "info"))
@@ -357,7 +360,7 @@ class ScoringApp:
         return Answer(503, orjson.dumps({"status": state, "message": message}))
 
     async def _swagger(self, request: Request) -> Answer:
-        if not isinstance(self.authenticator, KeyAuth):
+        if not _swagger_is_public(self.authenticator):
             await self._authenticate(request.authorization)
         swagger = self.service.swagger
         if swagger is None:
@@ -391,6 +394,12 @@ class ScoringApp:
         service = self.service
         error = service.init_error
         return not_ready(service.state, error.message if error is not None else None)
+
+
+def _swagger_is_public(auth: Authenticator) -> bool:
+    """``/swagger.json`` is public under key auth, as Azure ML serves it (token mode keeps it
+    behind the token; without auth everything is public)."""
+    return isinstance(auth, KeyAuth | NoAuth)
 
 
 _GET = frozenset({"GET"})

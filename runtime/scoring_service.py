@@ -46,7 +46,7 @@ from mlws.runtime.settings import RuntimeSettings, scrub_secret_environment
 
 if TYPE_CHECKING:
     from mlws.runtime.batching import MicroBatcher
-    from mlws.runtime.swagger import SwaggerDocs
+    from mlws.runtime.swagger import Access, SwaggerDocs
 
 Submit = Callable[[ScoreRequest], "asyncio.Future[ScoreResult]"]
 State = Literal["starting", "ready", "failed", "stuck"]
@@ -85,6 +85,11 @@ class ScoringService:
         """Why loading or ``init()`` failed."""
         self.swagger: SwaggerDocs | None = None
         """The OpenAPI documents, built once ``init()`` succeeded."""
+        self.auth_on_score = True
+        """Whether ``/score`` checks ``Authorization``, as the documents must say (the HTTP layer
+        sets it, and :attr:`auth_on_swagger`, from its own checks)."""
+        self.auth_on_swagger = False
+        """Whether ``/swagger.json`` checks ``Authorization``."""
         #: Callbacks run on the event loop once ``init()`` succeeded (e.g. to start a batcher).
         self.on_ready: list[Callable[[ScoringService], None]] = []
         #: Called on the event loop with the count of stuck calls each time a call outlives the
@@ -175,6 +180,7 @@ class ScoringService:
                 self.settings.source_directory,
                 self.script.openapi_schemas(),
                 self.script.openapi_versions(),
+                access=self._swagger_access(self.script),
             )
         except EntryScriptError as exc:
             return exc
@@ -184,6 +190,17 @@ class ScoringService:
                 detail="".join(traceback.format_exception(exc)),
             )
         return None
+
+    def _swagger_access(self, script: EntryScript) -> Access:
+        """What the OpenAPI documents must say the server checks."""
+        from mlws.runtime.swagger import Access
+
+        strict = self.settings.strict_json and not script.takes_raw_requests
+        return Access(
+            score_auth=self.auth_on_score,
+            swagger_auth=self.auth_on_swagger,
+            body_required=strict or script.expects_json_object,
+        )
 
     def _init_finished(self, error: EntryScriptError | None) -> None:
         if error is None:

@@ -6,6 +6,12 @@ with ``?version=``. A document is read from the source directory when the user s
 from the script's ``inference_schema`` schemas (empty object schemas when ``run`` is
 undecorated).
 ``SERVICE_NAME``, ``SERVICE_VERSION`` and ``SERVICE_PATH_PREFIX`` fill the title, version and paths.
+
+Where azmlinfsrv's templates say more than its server does, the generated documents say what mlws's
+server does (:class:`Access`): ``Bearer`` only on the operations that check it (none in no-auth
+mode; ``/``, ``/live``, ``/ready`` never; ``/swagger.json`` only in token mode), the ``/score`` body
+marked required when an empty one is refused, ``/swagger.json`` answering a JSON object, ``/``
+answering text, and the ``/live`` and ``/ready`` probes listed.
 """
 
 from __future__ import annotations
@@ -28,8 +34,31 @@ _HEALTH = "Simple health check endpoint to ensure the service is up at any given
 _HEALTHY = "If service is up and running, this response will be returned with the content 'Healthy'"
 _RUN = "Run web service's model and get the prediction output"
 _PAYLOAD = "The input payload for executing the real-time machine learning service."
+_LIVE = "Liveness: 200 while the server process runs."
+_READY = "Readiness: 200 once init() finished and not every scoring thread is stuck, else 503."
 _OK = "The service processed the input correctly and provided a result prediction, if applicable."
 _FAILED = "The service failed to execute due to an error."
+_STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
+
+
+@dataclass(frozen=True)
+class Access:
+    """What the server checks, so the documents can say it: the HTTP layer fills it in."""
+
+    score_auth: bool = True
+    """``/score`` needs the ``Authorization`` header (key or token mode)."""
+    swagger_auth: bool = False
+    """``/swagger.json`` needs it too (token mode; public under key auth, as in Azure ML)."""
+    body_required: bool = False
+    """An empty ``POST /score`` body is refused (decorated scripts, ``MLWS_STRICT_JSON``)."""
+
+    def security(self, needed: bool) -> dict[str, Any]:
+        """The ``security`` member of an operation that needs auth when ``needed``."""
+        return {"security": [{"Bearer": []}]} if needed else {}
+
+    @property
+    def any_auth(self) -> bool:
+        return self.score_auth or self.swagger_auth
 
 
 class SwaggerError(Exception):
@@ -66,22 +95,39 @@ def _info(service: ServiceInfo) -> dict[str, Any]:
     }
 
 
-def swagger2(service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+def swagger2(
+    service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any], access: Access | None = None
+) -> dict[str, Any]:
     """The OpenAPI 2.0 document (azmlinfsrv's ``swagger2_template.json`` filled in)."""
+    access = access or Access()
     p = service.prefix
     error_ref = {"description": _FAILED, "schema": {"$ref": "#/definitions/ErrorResponse"}}
+
+    def probe(operation_id: str, description: str) -> dict[str, Any]:
+        return {
+            "get": {
+                "operationId": operation_id,
+                "description": description,
+                "responses": {
+                    "200": {"description": "OK", "schema": _STATUS},
+                    "default": error_ref,
+                },
+            }
+        }
+
     return {
         "swagger": "2.0",
         "info": _info(service),
         "schemes": ["https"],
         "consumes": ["application/json"],
         "produces": ["application/json"],
-        "securityDefinitions": {"Bearer": dict(_BEARER)},
+        **({"securityDefinitions": {"Bearer": dict(_BEARER)}} if access.any_auth else {}),
         "paths": {
             f"{p}/": {
                 "get": {
                     "operationId": "ServiceHealthCheck",
                     "description": _HEALTH,
+                    "produces": ["text/plain", "application/json"],
                     "responses": {
                         "200": {
                             "description": _HEALTHY,
@@ -96,12 +142,13 @@ def swagger2(service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any]) -> 
                 "post": {
                     "operationId": "RunMLService",
                     "description": _RUN,
-                    "security": [{"Bearer": []}],
+                    **access.security(access.score_auth),
                     "parameters": [
                         {
                             "name": "serviceInputPayload",
                             "in": "body",
                             "description": _PAYLOAD,
+                            "required": access.body_required,
                             "schema": {"$ref": "#/definitions/ServiceInput"},
                         }
                     ],
@@ -118,6 +165,7 @@ def swagger2(service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any]) -> 
                 "get": {
                     "operationId": "GetSwaggerSpec",
                     "description": "Get the Swagger specification.",
+                    **access.security(access.swagger_auth),
                     "parameters": [
                         {
                             "name": "version",
@@ -130,21 +178,28 @@ def swagger2(service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any]) -> 
                     "responses": {
                         "200": {
                             "description": "The Swagger specification.",
-                            "schema": {"type": "string"},
+                            "schema": {"type": "object"},
                         },
                         "default": error_ref,
                     },
                 }
             },
+            f"{p}/live": probe("ServiceLiveness", _LIVE),
+            f"{p}/ready": probe("ServiceReadiness", _READY),
         },
         "definitions": {"ServiceInput": inp, "ServiceOutput": out, "ErrorResponse": _ERROR},
     }
 
 
 def swagger3(
-    service: ServiceInfo, inp: dict[str, Any], out: dict[str, Any], openapi: str = "3.0.3"
+    service: ServiceInfo,
+    inp: dict[str, Any],
+    out: dict[str, Any],
+    openapi: str = "3.0.3",
+    access: Access | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.0 (or 3.1) document (azmlinfsrv's ``swagger3_template.json`` filled in)."""
+    access = access or Access()
     p = service.prefix
     error_ref = {
         "description": _FAILED,
@@ -154,10 +209,22 @@ def swagger3(
     def text(description: str, schema: dict[str, Any]) -> dict[str, Any]:
         return {"description": description, "content": {"text/plain": {"schema": schema}}}
 
+    def as_json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    def probe(operation_id: str, description: str) -> dict[str, Any]:
+        return {
+            "get": {
+                "operationId": operation_id,
+                "description": description,
+                "responses": {"200": as_json("OK", _STATUS), "default": error_ref},
+            }
+        }
+
+    schemes = {"securitySchemes": {"Bearer": dict(_BEARER)}} if access.any_auth else {}
     return {
         "openapi": openapi,
         "info": _info(service),
-        "security": [{"Bearer": []}],
         "paths": {
             f"{p}/": {
                 "get": {
@@ -173,9 +240,10 @@ def swagger3(
                 "post": {
                     "operationId": "RunMLService",
                     "description": _RUN,
-                    "security": [{"Bearer": []}],
+                    **access.security(access.score_auth),
                     "requestBody": {
                         "description": _PAYLOAD,
+                        "required": access.body_required,
                         "content": {
                             "application/json": {
                                 "schema": {"$ref": "#/components/schemas/ServiceInput"}
@@ -199,6 +267,7 @@ def swagger3(
                 "get": {
                     "operationId": "GetSwaggerSpec",
                     "description": "Get the Swagger specification.",
+                    **access.security(access.swagger_auth),
                     "parameters": [
                         {
                             "name": "version",
@@ -208,15 +277,17 @@ def swagger3(
                         }
                     ],
                     "responses": {
-                        "200": text("The Swagger specification.", {"type": "string"}),
+                        "200": as_json("The Swagger specification.", {"type": "object"}),
                         "default": error_ref,
                     },
                 }
             },
+            f"{p}/live": probe("ServiceLiveness", _LIVE),
+            f"{p}/ready": probe("ServiceReadiness", _READY),
         },
         "components": {
             "schemas": {"ServiceInput": inp, "ServiceOutput": out, "ErrorResponse": _ERROR},
-            "securitySchemes": {"Bearer": dict(_BEARER)},
+            **schemes,
         },
     }
 
@@ -238,6 +309,7 @@ class SwaggerDocs:
         schemas: tuple[dict[str, Any] | None, dict[str, Any] | None],
         supported: frozenset[str],
         service: ServiceInfo | None = None,
+        access: Access | None = None,
     ) -> None:
         service = service or ServiceInfo.from_env()
         if schemas == (None, None):  # azmlinfsrv: undecorated run() -> empty object schemas
@@ -252,10 +324,10 @@ class SwaggerDocs:
             doc = _read_user_file(source_directory, files)
             if doc is None and aliases & supported:
                 if version == "2":
-                    doc = swagger2(service, copy.deepcopy(inp), copy.deepcopy(out))
+                    doc = swagger2(service, copy.deepcopy(inp), copy.deepcopy(out), access)
                 else:
                     openapi = "3.1.0" if version == "3.1" else "3.0.3"
-                    doc = swagger3(service, copy.deepcopy(inp), copy.deepcopy(out), openapi)
+                    doc = swagger3(service, copy.deepcopy(inp), copy.deepcopy(out), openapi, access)
             if doc is not None:
                 body = json.dumps(doc).encode()
                 for alias in aliases:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from mlws.runtime.swagger import ServiceInfo, SwaggerDocs, SwaggerError
+from mlws.runtime.swagger import Access, ServiceInfo, SwaggerDocs, SwaggerError
 
 ALL = frozenset({"2.0", "3.0", "3.1"})
 
@@ -52,3 +53,66 @@ def test_user_files_per_version(tmp_path: Path) -> None:
     assert json.loads(docs.get("3.0")) == {"mine": 3}
     with pytest.raises(SwaggerError, match="not supported"):
         docs.get("3.1")
+
+
+def _operations(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f"{m.upper()} {p}": op for p, item in doc["paths"].items() for m, op in item.items()}
+
+
+@pytest.mark.parametrize("version", ["2", "3", "3.1"])
+def test_no_security_anywhere_in_no_auth_mode(tmp_path: Path, version: str) -> None:
+    access = Access(score_auth=False, swagger_auth=False)
+    doc = json.loads(SwaggerDocs(tmp_path, (None, None), ALL, ServiceInfo(), access).get(version))
+    assert "security" not in json.dumps(doc).lower()
+    assert "Bearer" not in json.dumps(doc)
+
+
+@pytest.mark.parametrize("version", ["2", "3", "3.1"])
+@pytest.mark.parametrize(("swagger_auth", "secured"), [(False, {"POST /score"}), (True, None)])
+def test_bearer_only_on_the_operations_that_check_it(
+    tmp_path: Path, version: str, swagger_auth: bool, secured: set[str] | None
+) -> None:
+    access = Access(score_auth=True, swagger_auth=swagger_auth)
+    doc = json.loads(SwaggerDocs(tmp_path, (None, None), ALL, ServiceInfo(), access).get(version))
+    assert "security" not in doc  # no document-wide requirement: the probes are public
+    ops = _operations(doc)
+    expected = secured or {"POST /score", "GET /swagger.json"}
+    assert {name for name, op in ops.items() if "security" in op} == expected
+    assert {"GET /", "GET /live", "GET /ready"} <= set(ops) - expected
+    schemes = doc["securityDefinitions"] if version == "2" else doc["components"]["securitySchemes"]
+    assert schemes["Bearer"]["name"] == "Authorization"
+
+
+@pytest.mark.parametrize("version", ["2", "3", "3.1"])
+@pytest.mark.parametrize("required", [True, False])
+def test_score_body_required_as_the_server_requires_it(
+    tmp_path: Path, version: str, required: bool
+) -> None:
+    access = Access(body_required=required)
+    doc = json.loads(SwaggerDocs(tmp_path, (None, None), ALL, ServiceInfo(), access).get(version))
+    score = doc["paths"]["/score"]["post"]
+    body = score["parameters"][0] if version == "2" else score["requestBody"]
+    assert body["required"] is required
+
+
+@pytest.mark.parametrize("version", ["2", "3", "3.1"])
+def test_documents_load_in_an_openapi_tool(tmp_path: Path, version: str) -> None:
+    """schemathesis (tests/runtime/test_openapi_fuzz.py runs it over HTTP) reads every
+    operation of every variant."""
+    import schemathesis
+    from schemathesis.core.result import Ok
+
+    for access in (Access(), Access(score_auth=False), Access(swagger_auth=True)):
+        docs = SwaggerDocs(tmp_path, (None, None), ALL, ServiceInfo(), access)
+        schema = schemathesis.openapi.from_dict(json.loads(docs.get(version)))
+        operations = []
+        for result in schema.get_all_operations():
+            assert isinstance(result, Ok), result
+            operations.append(result.ok())
+        assert {f"{op.method.upper()} {op.path}" for op in operations} == {
+            "GET /",
+            "POST /score",
+            "GET /swagger.json",
+            "GET /live",
+            "GET /ready",
+        }

@@ -96,6 +96,19 @@ def require_providers(*names: str) -> None:
         pytest.skip(f"needs {plugins}: {why}")
 
 
+def mlws_plugin(root: Path) -> Path:
+    """provider/ as Pulumi would run it, but in this virtualenv instead of provider/venv (so no
+    ``pip install`` runs): a plugin folder for ``packages: mlws: <folder>``."""
+    plugin = root / "mlws-plugin"
+    plugin.mkdir()
+    shutil.copy(REPO / "provider" / "__main__.py", plugin / "__main__.py")
+    venv = Path(sys.executable).parent.parent
+    (plugin / "PulumiPlugin.yaml").write_text(
+        f"runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
+    )
+    return plugin
+
+
 class PulumiProject:
     """One Pulumi program folder run by the real CLI, with state and plugins kept under ``root``."""
 

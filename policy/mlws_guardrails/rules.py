@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlws.components._package import type_token
 from mlws.components.aks_cluster_spec import CHECKOV_SKIP_ANNOTATION
 from mlws.components.aks_endpoint_manifests import ENDPOINT_LABEL
 from mlws.components.deployment_config import (
@@ -24,7 +25,7 @@ from mlws.components.deployment_config import (
     parse_taint,
 )
 from mlws.components.k8s_manifests import GPU_RESOURCE
-from mlws.runtime.settings import env_var_name
+from mlws.runtime.settings import RuntimeSettings, env_var_name
 
 from mlws.render.model import SECRET, UNKNOWN
 
@@ -35,6 +36,8 @@ PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 K8S_SECRET = "kubernetes:core/v1:Secret"  # noqa: S105 - a type token
 CONTAINER_GROUP = "azure-native:containerinstance:ContainerGroup"
 HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+#: The mlws provider plugin's ``mlws serve`` process (provider/local_process_resource.py).
+LOCAL_PROCESS = type_token("LocalProcessService")
 #: Kubernetes workloads whose pod template the hardening baseline checks.
 WORKLOADS = (DEPLOYMENT, DAEMON_SET)
 
@@ -42,6 +45,8 @@ WORKLOADS = (DEPLOYMENT, DAEMON_SET)
 DEFAULT_PRODUCTION_STACKS: tuple[str, ...] = ("prod*",)
 #: The variable whose presence marks a container as an mlws scoring container.
 AUTH_MODE_ENV = env_var_name("auth_mode")
+#: The auth mode a service runs with when its inputs leave it out.
+DEFAULT_AUTH_MODE = RuntimeSettings.model_fields["auth_mode"].get_default()
 #: Auth modes that authenticate callers.
 AUTHENTICATED_MODES = frozenset({"key", "token"})
 #: Environment variables that would carry a key or token secret's value.
@@ -151,7 +156,17 @@ def is_mlws_workload(resource_type: str, props: Mapping[str, Any]) -> bool:
 
 
 def check_auth(resource_type: str, name: str, props: Mapping[str, Any]) -> list[str]:
-    """Every mlws scoring container authenticates callers (key or token auth)."""
+    """Every mlws scoring container, and the mlws plugin's LocalProcessService, authenticates
+    callers (key or token auth)."""
+    if resource_type == LOCAL_PROCESS:
+        mode = props.get("authMode", DEFAULT_AUTH_MODE)
+        if _known(mode) and mode not in AUTHENTICATED_MODES:
+            return [
+                f"LocalProcessService {name!r}: authMode is {mode!r}; a production service "
+                "needs key or token auth (authMode 'key' with primaryKey, or 'token' with "
+                "tokenSecret)"
+            ]
+        return []
     problems = []
     for path, container in _containers(resource_type, props):
         mode = _scoring_auth_mode(container, resource_type)

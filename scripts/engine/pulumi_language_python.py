@@ -8,7 +8,9 @@ module version is not available"), so ``scripts/pulumi-engine`` installs this on
 ``pulumi-language-python`` instead. It speaks the same ``LanguageRuntime`` gRPC protocol
 and runs programs exactly as upstream's host does: through the ``pulumi-language-python-exec`` shim
 that the ``sdk/v3`` module ships, with the same arguments, environment and exit-code meanings.
-Plugins (``PulumiPlugin.yaml`` with ``runtime: python``) and policy packs run through ``RunPlugin``.
+Plugins (``PulumiPlugin.yaml`` with ``runtime: python``) and policy packs run through ``RunPlugin``;
+a policy pack is started behind a small analyzer proxy (:class:`PolicyPackProxy`), as upstream's
+host does, so that it sees the stack it analyses in its environment.
 
 What it leaves out, since nothing here uses it: dependency discovery (``GetRequiredPackages`` says
 none; the engine then loads each provider when a resource first asks for it), code generation,
@@ -33,7 +35,7 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
+from pulumi.runtime.proto import analyzer_pb2, language_pb2, language_pb2_grpc, plugin_pb2
 
 _VERSION_FILE = Path(__file__).with_name("pulumi-language-python.version")
 VERSION = _VERSION_FILE.read_text().strip() if _VERSION_FILE.exists() else "0.0.0"
@@ -86,9 +88,123 @@ def program_environment(request: Any) -> dict[str, str]:
     return env
 
 
+def policy_pack_environment(stack: Any) -> dict[str, str]:
+    """What a Python policy pack reads from its environment about the stack under analysis
+    (``pulumi_policy`` configures the SDK from these): the engine's ``ConfigureStack`` request."""
+    if stack is None:
+        return {}
+    env = {
+        "PULUMI_ORGANIZATION": stack.organization,
+        "PULUMI_PROJECT": stack.project,
+        "PULUMI_STACK": stack.stack,
+        "PULUMI_DRY_RUN": "true" if stack.dry_run else "false",
+        "PULUMI_CONFIG": json.dumps(dict(stack.config)) if stack.config else "",
+    }
+    return {key: value for key, value in env.items() if value}
+
+
 def options_of(info: Any) -> dict[str, Any]:
     """The runtime options of Pulumi.yaml (``runtime.options``) as plain values."""
     return json_format.MessageToDict(info.options) if info.HasField("options") else {}
+
+
+ANALYZER_SERVICE = "pulumirpc.Analyzer"
+
+
+class PolicyPackProxy(grpc.GenericRpcHandler):
+    """The engine's ``Analyzer`` endpoint for a Python policy pack, in front of the pack itself.
+
+    The engine sends a policy pack the stack it analyses only over gRPC (``ConfigureStack``),
+    after the pack is running; ``pulumi_policy`` reads it from environment variables when it
+    starts. So the host serves this proxy first, answers ``Handshake`` and ``ConfigureStack``
+    itself, starts the pack with that stack in its environment (:meth:`wait_for_stack`), then
+    passes every other call through unchanged once the pack is up (:meth:`attach`).
+    """
+
+    def __init__(self) -> None:
+        self.stack: Any = None
+        self._stack_known = threading.Event()
+        self._attached = threading.Event()
+        self._channel: grpc.Channel | None = None
+        self._failure = ""
+
+    def service(self, handler_call_details: Any) -> Any:
+        method = str(handler_call_details.method)
+        service, _, name = method.strip("/").partition("/")
+        if service != ANALYZER_SERVICE:
+            return None
+        if name == "Handshake":
+            return grpc.unary_unary_rpc_method_handler(
+                lambda request, context: analyzer_pb2.AnalyzerHandshakeResponse(),
+                request_deserializer=analyzer_pb2.AnalyzerHandshakeRequest.FromString,
+                response_serializer=analyzer_pb2.AnalyzerHandshakeResponse.SerializeToString,
+            )
+        if name == "ConfigureStack":
+            return grpc.unary_unary_rpc_method_handler(
+                self._configure_stack,
+                request_deserializer=analyzer_pb2.AnalyzerStackConfigureRequest.FromString,
+                response_serializer=analyzer_pb2.AnalyzerStackConfigureResponse.SerializeToString,
+            )
+        # Anything else goes to the pack as it came (bytes in, bytes out).
+        return grpc.unary_unary_rpc_method_handler(
+            lambda request, context: self._forward(method, request, context)
+        )
+
+    def _configure_stack(self, request: Any, context: Any) -> Any:
+        if not self._stack_known.is_set():
+            self.stack = request
+            self._stack_known.set()
+        return analyzer_pb2.AnalyzerStackConfigureResponse()
+
+    def wait_for_stack(self, context: Any) -> Any:
+        """The engine's ``ConfigureStack`` request, or None when it asks something else first
+        (``pulumi policy publish`` does) or goes away."""
+        while not self._stack_known.wait(0.2):
+            if not context.is_active():
+                return None
+        return self.stack
+
+    def attach(self, port: int) -> None:
+        """Connect to the pack serving on ``port`` and hand it the stack, as the engine would."""
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        if self.stack is not None:
+            configure = channel.unary_unary(
+                f"/{ANALYZER_SERVICE}/ConfigureStack",
+                request_serializer=analyzer_pb2.AnalyzerStackConfigureRequest.SerializeToString,
+                response_deserializer=analyzer_pb2.AnalyzerStackConfigureResponse.FromString,
+            )
+            try:
+                configure(self.stack, wait_for_ready=True, timeout=60)
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNIMPLEMENTED:  # older packs lack it
+                    self.fail(f"the policy pack refused its stack configuration: {error.details()}")
+                    channel.close()
+                    return
+        self._channel = channel
+        self._attached.set()
+
+    def fail(self, reason: str) -> None:
+        """The pack did not start: every waiting and later call fails with ``reason``."""
+        self._failure = reason
+        self._attached.set()
+
+    def close(self) -> None:
+        """Drop the connection to the pack."""
+        if self._channel is not None:
+            self._channel.close()
+
+    def _forward(self, method: str, request: bytes, context: Any) -> bytes:
+        self._stack_known.set()  # asked before any ConfigureStack: start the pack without one
+        self._attached.wait()
+        if self._channel is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, self._failure or "policy pack not started")
+        assert self._channel is not None
+        call: Any = self._channel.unary_unary(method)
+        try:
+            answer: bytes = call(request, metadata=context.invocation_metadata())
+        except grpc.RpcError as error:
+            context.abort(error.code(), error.details())
+        return answer
 
 
 class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
@@ -144,18 +260,61 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             yield language_pb2.RunPluginResponse(exitcode=1)
             return
         env = dict(os.environ)
-        env.update(item.split("=", 1) for item in request.env if "=" in item)
+        extra = dict(item.split("=", 1) for item in request.env if "=" in item)
         if request.kind == "analyzer":
             # Policy packs: `python -u -m pulumi.policy ARGS DIR`, run from the pack's folder.
             args = [*command, "-u", "-m", "pulumi.policy", *request.args, program_dir]
-            cwd = program_dir
-        else:
-            args = [*command, "-u", program_dir, *request.args]
-            cwd = request.pwd or program_dir
+            yield from self._run_policy_pack(args, program_dir, env, extra, context)
+            return
+        args = [*command, "-u", program_dir, *request.args]
         child = subprocess.Popen(  # noqa: S603
-            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            args,
+            cwd=request.pwd or program_dir,
+            env={**env, **extra},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-        yield from self._stream(child)
+        yield from self._stream(child, context)
+
+    def _run_policy_pack(
+        self,
+        args: list[str],
+        program_dir: str,
+        env: dict[str, str],
+        extra: dict[str, str],
+        context: Any,
+    ) -> Iterator[Any]:
+        """Serve :class:`PolicyPackProxy` as the pack, start the pack once the engine has said
+        which stack it analyses, and relay its output (the port line it prints is the proxy's)."""
+        proxy = PolicyPackProxy()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        server.add_generic_rpc_handlers((proxy,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        try:
+            yield language_pb2.RunPluginResponse(stdout=f"{port}\n".encode())
+            stack = proxy.wait_for_stack(context)
+            if not context.is_active():
+                return
+            child = subprocess.Popen(  # noqa: S603
+                args,
+                cwd=program_dir,
+                env={**env, **policy_pack_environment(stack), **extra},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert child.stdout is not None
+            first = child.stdout.readline()
+            try:
+                proxy.attach(int(first))
+            except ValueError:
+                proxy.fail(f"the policy pack printed {first[:200]!r} instead of its port")
+                yield language_pb2.RunPluginResponse(stdout=first)
+            yield from self._stream(child, context)
+        finally:
+            proxy.fail("the policy pack has exited")
+            proxy.close()
+            server.stop(grace=1)
 
     def InstallDependencies(self, request: Any, context: Any) -> Iterator[Any]:
         root = request.info.root_directory or request.directory
@@ -196,8 +355,15 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             with self._lock:
                 self._children.discard(child)
 
-    def _stream(self, child: subprocess.Popen[bytes]) -> Iterator[Any]:
-        """Relay a plugin's stdout and stderr as they come, then its exit code."""
+    def _stream(self, child: subprocess.Popen[bytes], context: Any) -> Iterator[Any]:
+        """Relay a plugin's stdout and stderr as they come, then its exit code; the plugin ends
+        when the engine ends the call."""
+
+        def end() -> None:
+            if child.poll() is None:
+                child.terminate()
+
+        context.add_callback(end)
         chunks: list[Any] = []
         ready = threading.Condition()
 

@@ -16,6 +16,7 @@ from mlws_guardrails.rules import (
     DEPLOYMENT,
     HPA,
     K8S_SECRET,
+    LOCAL_PROCESS,
     PDB,
 )
 from policy_support import validate, validate_stack
@@ -94,6 +95,19 @@ def test_auth_fails_an_open_aci_service(pulumi_mocks: MockHarness) -> None:
     group = aci_group(pulumi_mocks, auth_enabled=False, primary_key=None)
     (message,) = validate(policies.PROD_AUTH, CONTAINER_GROUP, "svc-group", group)
     assert "ContainerGroup 'svc-group': containers[0]" in message
+
+
+def test_auth_covers_the_plugins_local_process_service() -> None:
+    keyed = {"sourceDirectory": "./scoring", "authMode": "key", "primaryKey": "k" * 24}
+    assert validate(policies.PROD_AUTH, LOCAL_PROCESS, "svc", keyed) == []
+    token = {"sourceDirectory": "./scoring", "authMode": "token", "tokenSecret": "t" * 32}
+    assert validate(policies.PROD_AUTH, LOCAL_PROCESS, "svc", token) == []
+    (message,) = validate(policies.PROD_AUTH, LOCAL_PROCESS, "svc", {**keyed, "authMode": "none"})
+    assert message.startswith("LocalProcessService 'svc': authMode is 'none'")
+    # Left out, authMode is the runtime's default: none.
+    assert validate(policies.PROD_AUTH, LOCAL_PROCESS, "svc", {"sourceDirectory": "./s"})
+    open_dev = {"authMode": "none"}
+    assert validate(policies.PROD_AUTH, LOCAL_PROCESS, "svc", open_dev, stack="dev") == []
 
 
 def test_auth_ignores_workloads_that_are_not_mlws_services() -> None:

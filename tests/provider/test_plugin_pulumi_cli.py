@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
 from plugin_harness import free_port
-from pulumi_engine import PulumiProject
+from pulumi_engine import PulumiProject, mlws_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -90,20 +88,8 @@ def _program(plugin_dir: Path, port: int, sample: str) -> str:
     )
 
 
-def _thin_plugin(root: Path) -> Path:
-    """provider/ as Pulumi would run it, but using this virtualenv instead of provider/venv."""
-    plugin = root / "mlws-plugin"
-    plugin.mkdir()
-    shutil.copy(REPO / "provider" / "__main__.py", plugin / "__main__.py")
-    venv = Path(sys.executable).parent.parent
-    (plugin / "PulumiPlugin.yaml").write_text(
-        f"runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {venv}\n"
-    )
-    return plugin
-
-
 def test_local_service_lifecycle_under_the_cli(tmp_path: Path) -> None:
-    plugin = _thin_plugin(tmp_path)
+    plugin = mlws_plugin(tmp_path)
     program = tmp_path / "program"
     (program / "scoring").mkdir(parents=True)
     (program / "model").mkdir()
@@ -191,7 +177,7 @@ def _shape(schema: dict[str, Any]) -> dict[str, Any]:
 def test_the_engine_reads_the_plugin_schema(tmp_path: Path) -> None:
     """``pulumi package get-schema`` runs the plugin through the engine (the Python host's
     RunPlugin) and gets the reviewed schema: what `pulumi package add` generates SDKs from."""
-    plugin = _thin_plugin(tmp_path)
+    plugin = mlws_plugin(tmp_path)
     program = tmp_path / "program"
     program.mkdir()
     project = PulumiProject(tmp_path, program)

@@ -19,15 +19,11 @@ debugger attachment, type checking, and the uv and poetry toolchains.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent import futures
 from pathlib import Path
@@ -35,11 +31,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, json_format
+from mlws_language_host import VERSION, Children, serve
 from pulumi.runtime.proto import analyzer_pb2, language_pb2, language_pb2_grpc, plugin_pb2
-
-_VERSION_FILE = Path(__file__).with_name("pulumi-language-python.version")
-VERSION = _VERSION_FILE.read_text().strip() if _VERSION_FILE.exists() else "0.0.0"
-"""The engine's version, reported as this host's own (scripts/pulumi-engine writes the file)."""
 
 EXEC_SHIM = Path(__file__).with_name("pulumi-language-python-exec")
 """Upstream's shim that configures the Python SDK and runs the program (in the sdk/v3 module)."""
@@ -212,8 +205,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
 
     def __init__(self, engine_address: str) -> None:
         self.engine_address = engine_address
-        self._children: set[subprocess.Popen[bytes]] = set()
-        self._lock = threading.Lock()
+        self.children = Children()
 
     def Handshake(self, request: Any, context: Any) -> Any:
         self.engine_address = request.engine_address
@@ -243,7 +235,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         args = [*command, "-u", str(EXEC_SHIM), *program_arguments(request, self.engine_address)]
         # The program's output goes where ours goes: the engine shows it as the program's.
         child = subprocess.Popen(args, env=program_environment(request))  # noqa: S603
-        code = self._wait(child)
+        code = self.children.wait(child)
         if code == 0:
             return language_pb2.RunResponse()
         if code == BAIL_EXIT_CODE:
@@ -274,7 +266,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        yield from self._stream(child, context)
+        yield from self.children.stream(child, context)
 
     def _run_policy_pack(
         self,
@@ -310,7 +302,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             except ValueError:
                 proxy.fail(f"the policy pack printed {first[:200]!r} instead of its port")
                 yield language_pb2.RunPluginResponse(stdout=first)
-            yield from self._stream(child, context)
+            yield from self.children.stream(child, context)
         finally:
             proxy.fail("the policy pack has exited")
             proxy.close()
@@ -337,113 +329,13 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             assert child.stdout is not None
             for line in child.stdout:
                 yield language_pb2.InstallDependenciesResponse(stdout=line)
-            if self._wait(child) != 0:
+            if self.children.wait(child) != 0:
                 context.abort(grpc.StatusCode.UNKNOWN, f"{' '.join(step)} failed")
 
     def Cancel(self, request: Any, context: Any) -> Any:
-        with self._lock:
-            for child in self._children:
-                child.terminate()
+        self.children.terminate_all()
         return empty_pb2.Empty()
-
-    def _wait(self, child: subprocess.Popen[bytes]) -> int:
-        with self._lock:
-            self._children.add(child)
-        try:
-            return child.wait()
-        finally:
-            with self._lock:
-                self._children.discard(child)
-
-    def _stream(self, child: subprocess.Popen[bytes], context: Any) -> Iterator[Any]:
-        """Relay a plugin's stdout and stderr as they come, then its exit code; the plugin ends
-        when the engine ends the call."""
-
-        def end() -> None:
-            if child.poll() is None:
-                child.terminate()
-
-        context.add_callback(end)
-        chunks: list[Any] = []
-        ready = threading.Condition()
-
-        def pump(stream: Any, field: str) -> None:
-            for chunk in iter(lambda: stream.read1(65536), b""):
-                with ready:
-                    chunks.append(language_pb2.RunPluginResponse(**{field: chunk}))
-                    ready.notify()
-            with ready:
-                chunks.append(None)
-                ready.notify()
-
-        threads = [
-            threading.Thread(target=pump, args=(child.stdout, "stdout"), daemon=True),
-            threading.Thread(target=pump, args=(child.stderr, "stderr"), daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
-        finished = 0
-        with self._lock:
-            self._children.add(child)
-        try:
-            while finished < len(threads):
-                with ready:
-                    while not chunks:
-                        ready.wait()
-                    pending, chunks[:] = list(chunks), []
-                for item in pending:
-                    if item is None:
-                        finished += 1
-                    else:
-                        yield item
-            yield language_pb2.RunPluginResponse(exitcode=child.wait())
-        finally:
-            with self._lock:
-                self._children.discard(child)
-
-
-def watch_engine(address: str) -> None:
-    """End this host when the engine that started it is gone (as upstream's health check does)."""
-    host, _, port = address.rpartition(":")
-    failures = 0
-    while failures < 3:
-        time.sleep(5)
-        try:
-            with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
-                failures = 0
-        except OSError:
-            failures += 1
-    os._exit(1)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Serve on a free port, print it (the engine reads it), and serve until killed."""
-    parser = argparse.ArgumentParser(prog="pulumi-language-python", prefix_chars="-")
-    parser.add_argument("-tracing", "--tracing", default="")
-    parser.add_argument("-version", "--version", action="store_true")
-    parser.add_argument("engine_address", nargs="?", default="")
-    args, _unknown = parser.parse_known_args(argv)
-    if args.version:
-        print(VERSION)
-        return 0
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=16),
-        options=[("grpc.max_receive_message_length", 400 * 1024 * 1024)],
-    )
-    language_pb2_grpc.add_LanguageRuntimeServicer_to_server(
-        LanguageHost(args.engine_address), server
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    # The engine interrupts its plugins when it is done with them: that is a normal end.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: server.stop(grace=1))
-    server.start()
-    print(port, flush=True)
-    if args.engine_address:
-        threading.Thread(target=watch_engine, args=(args.engine_address,), daemon=True).start()
-    server.wait_for_termination()
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve("pulumi-language-python", LanguageHost))

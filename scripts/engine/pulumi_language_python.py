@@ -177,8 +177,9 @@ class PolicyPackProxy(grpc.GenericRpcHandler):
         self._attached.set()
 
     def fail(self, reason: str) -> None:
-        """The pack did not start: every waiting and later call fails with ``reason``."""
-        self._failure = reason
+        """The pack did not start or has ended: every waiting and later call fails with the
+        first ``reason`` given."""
+        self._failure = self._failure or reason
         self._attached.set()
 
     def close(self) -> None:
@@ -300,8 +301,19 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
             try:
                 proxy.attach(int(first))
             except ValueError:
-                proxy.fail(f"the policy pack printed {first[:200]!r} instead of its port")
-                yield language_pb2.RunPluginResponse(stdout=first)
+                # It ended (or printed something else): say why in the engine's error.
+                if first:
+                    child.kill()
+                out, err = child.communicate()
+                shown = (first + out + err).decode(errors="replace").strip()
+                proxy.fail(
+                    "the policy pack did not start: " + "\n".join(shown.splitlines()[-20:])
+                    if shown
+                    else f"the policy pack did not start (exit code {child.returncode})"
+                )
+                yield language_pb2.RunPluginResponse(stderr=first + out + err)
+                yield language_pb2.RunPluginResponse(exitcode=child.returncode)
+                return
             yield from self.children.stream(child, context)
         finally:
             proxy.fail("the policy pack has exited")

@@ -110,3 +110,22 @@ def test_policy_pack_fails_an_open_prod_service_and_passes_when_fixed(tmp_path: 
     assert "mlws-prod-auth-required" not in passed.stdout
     assert "mlws-guardrails" in passed.stdout
     assert project.resources() == []
+
+
+def test_a_pack_that_cannot_start_fails_the_preview_with_its_error(tmp_path: Path) -> None:
+    program = tmp_path / "program"
+    (program / "scoring").mkdir(parents=True)
+    (program / "model").mkdir()
+    (program / "Pulumi.yaml").write_text(_program(mlws_plugin(tmp_path), PORT))
+    broken = tmp_path / "broken-pack"
+    broken.mkdir()
+    (broken / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    (broken / "__main__.py").write_text("raise SystemExit('broken pack: no module xyz')\n")
+    project = PulumiProject(tmp_path, program)
+    project.run("stack", "init", "prod")
+    project.run("config", "set", "authMode", "none")
+    failed = project.run("preview", "--policy-pack", str(broken), check=False)
+    assert failed.returncode != 0
+    assert (
+        "the policy pack did not start: broken pack: no module xyz" in failed.stdout + failed.stderr
+    )

@@ -79,6 +79,7 @@ def _program(plugin: Path, port: int) -> str:
     )
 
 
+@pytest.mark.timeout(900)  # two previews: about a minute each on a busy 2-core machine
 def test_policy_pack_fails_an_open_prod_service_and_passes_when_fixed(tmp_path: Path) -> None:
     program = tmp_path / "program"
     (program / "scoring").mkdir(parents=True)

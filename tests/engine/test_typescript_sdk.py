@@ -106,6 +106,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.timeout(1800)  # gen-sdk, npm install, preview, up, destroy: 3 min idle, more when busy
 @pytest.mark.skipif(
     shutil.which("node") is None or shutil.which("npm") is None,
     reason="needs Node.js and npm on PATH (Debian: apt-get install nodejs npm)",

@@ -43,11 +43,9 @@ _RUNTIME_ROOT_INIT = b'"""mlws, as installed in a scoring image: only the runtim
 FALLBACK_RUNTIME_REQUIREMENTS = (
     "pydantic>=2.7,<3",
     "pydantic-settings>=2.3,<3",
-    "starlette>=0.40",
     "uvicorn[standard]>=0.30",
     "orjson>=3.9",
     "pyjwt[crypto]>=2.8",
-    "prometheus-client>=0.20",
     "werkzeug>=3.0",
 )
 TAG_LENGTH = 20

@@ -60,7 +60,9 @@ def test_layout(project: Project) -> None:
 
 def test_runtime_requirements_are_the_runtime_extra_without_pulumi() -> None:
     names = " ".join(runtime_requirements())
-    assert "starlette" in names
+    assert "uvicorn" in names
+    assert "starlette" not in names  # the app is pure ASGI (docs/runtime.md)
+    assert "prometheus-client" not in names
     assert "pydantic-settings" in names
     assert "pulumi" not in names
     assert "scikit-learn" not in names

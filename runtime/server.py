@@ -135,6 +135,7 @@ def run_worker(
         # The app never reads the client address or scheme: skip the X-Forwarded-* middleware.
         proxy_headers=False,
         lifespan="on",
+        ws="none",  # no WebSocket routes: do not import a WebSocket library at start-up
         log_config=None,
         access_log=False,
         server_header=False,

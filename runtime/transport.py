@@ -7,6 +7,10 @@ where the clients share the cores that is a good part of the time per request.
 :class:`CoalescingHttpToolsProtocol` hands uvicorn a transport that gathers the writes made during
 one event-loop turn and sends them together at the end of it (a loop callback, so nothing waits
 longer than that turn: an interim ``100 Continue`` still goes out before the server reads on).
+
+Hand-written because uvicorn has neither the single write nor header count/size limits with 431,
+and granian, which has a header-read timeout, lacks those limits and an HTTP/1 keep-alive idle
+timeout (docs/runtime.md, "Server and libraries"); subclassing uvicorn's protocol adds them.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from benchmarks.procs import Server, free_port
 
 SERVERS_DIR = Path(__file__).resolve().parent / "servers"
 MLWS_WORKERS = 2
+GRANIAN_VERSION = "2.8.9"
 BATCH_MAX_SIZE = 32
 BATCH_MAX_WAIT_MS = 0.0
 QUEUE_WAIT_MS = 30_000
@@ -77,6 +78,20 @@ SYSTEMS: dict[str, System] = {
         ),
         System("rscript", "one Rscript process per request (baseline for R)", ("r",), "minimal"),
         System(
+            "mlws-granian",
+            f"mlws's ASGI app (create_app) under granian {GRANIAN_VERSION}, "
+            f"{MLWS_WORKERS} workers, settings as mlws",
+            ("python",),
+            "granian",
+        ),
+        System(
+            "mlws-uvicorn",
+            f"mlws's ASGI app (create_app) under stock uvicorn, {MLWS_WORKERS} workers, "
+            "settings as mlws",
+            ("python",),
+            "granian",
+        ),
+        System(
             "plumber",
             "R's own plumber 1.2.1 (Debian r-cran-plumber) in one R process, same score.R",
             ("r",),
@@ -97,6 +112,8 @@ def venv_requirements() -> dict[str, list[str]]:
         # MLServer 1.7.1's workers crash at start with uvloop 0.23.
         "mlserver": ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22", *pins],
         "minimal": ["uvicorn[standard]", "starlette", "orjson", *pins],
+        # mlws's own app (this checkout, editable) under granian and under stock uvicorn.
+        "granian": [f"granian=={GRANIAN_VERSION}", "-e", f"{REPO}[runtime]", *pins],
     }
 
 
@@ -226,6 +243,60 @@ def _mlws(system: str, model: BenchModel, build_dir: Path, log_dir: Path) -> Lau
         metrics_url=f"{base}/metrics",
         unauthorized_status=401,
     )
+
+
+def _mlws_app(
+    system: str, model: BenchModel, bin_dir: Path, build_dir: Path, log_dir: Path
+) -> Launch:
+    """mlws's ASGI app (``create_app`` reads the same settings from the environment) under
+    another server: the comparison of servers on the same app."""
+    launch = _mlws("mlws", model, build_dir, log_dir)
+    port = launch.server.ready_url.rsplit(":", 1)[1].split("/", 1)[0]
+    metrics_dir = build_dir / "metrics" / system
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = launch.server.env | {"MLWS_METRICS_DIR": str(metrics_dir)}
+    factory = "mlws.runtime.app:create_app"
+    common = ["--host", "127.0.0.1", "--port", port, "--workers", str(MLWS_WORKERS)]
+    if system == "mlws-granian":
+        command = [
+            str(bin_dir / "granian"),
+            "--interface",
+            "asgi",
+            "--factory",
+            "--loop",
+            "uvloop",
+            "--no-ws",
+            "--log-level",
+            "warning",
+            *common,
+            factory,
+        ]
+    else:
+        command = [
+            str(bin_dir / "python"),
+            "-m",
+            "uvicorn",
+            "--factory",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "none",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            *common,
+            factory,
+        ]
+    launch.server = replace(
+        launch.server,
+        name=f"{system}/{model.name}",
+        command=command,
+        env=env,
+        log_file=log_dir / f"{system}-{model.name}.log",
+    )
+    return launch
 
 
 #: mlws's readiness probe route.
@@ -404,6 +475,8 @@ def launch(system: str, model: BenchModel, build_dir: Path, log: Callable[[str],
     bin_dir = ensure_venv(spec.venv, build_dir, log) if spec.venv else Path(sys.executable).parent
     if system in ("mlws", "mlws-batch"):
         return _mlws(system, model, build_dir, log_dir)
+    if system in ("mlws-granian", "mlws-uvicorn"):
+        return _mlws_app(system, model, bin_dir, build_dir, log_dir)
     if system.startswith("azmlinfsrv"):
         return _azmlinfsrv(system, model, bin_dir, log_dir)
     if system == "mlserver":

@@ -89,4 +89,8 @@ def test_a_second_ctrl_c_stops_at_once(servers: list[Server], tmp_path: Path) ->
     thread = outcome["thread"]
     assert isinstance(thread, threading.Thread)
     thread.join(30)
-    assert "error" in outcome, outcome  # the call was cut off, not answered
+    # Cut off: the connection closed, or uvicorn's 500 for a cancelled request; never its answer.
+    response = outcome.get("response")
+    assert "error" in outcome or (
+        isinstance(response, httpx.Response) and response.status_code == 500
+    ), outcome

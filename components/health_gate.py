@@ -19,10 +19,13 @@ A ``pulumi.dynamic.Resource``, so a Python program needs nothing but ``pip insta
 passed as secrets.
 
 Inside the mlws provider plugin (components constructed for a TypeScript/Go/.NET/YAML program)
-there is no Python program whose virtualenv could run a dynamic provider, so there ``HealthGate``
-registers the plugin's own ``mlws:index:HealthGate`` custom resource instead (same inputs, same
-outputs): the plugin's host calls :func:`use_plugin_resource` at start-up. Component code does not
-change. Typical use, after a web service component::
+there is no Python program whose virtualenv could run a dynamic provider, so there the gate must be
+the plugin's own ``mlws:index:HealthGate`` custom resource (:class:`PluginHealthGate`: same inputs,
+same outputs). Components make their gate with :func:`health_gate`, which builds the kind of gate
+chosen for the construction under way: ``"dynamic"`` unless the plugin's ``Construct`` runs the
+component inside :func:`plugin_gates` (the SDK constructs a component from its name, args and
+options only, so the choice travels as a context variable scoped to that one construction). Typical
+use, after a web service component::
 
     gate = HealthGate(
         "accidents-gate",
@@ -40,7 +43,10 @@ change. Typical use, after a web service component::
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Literal, TypedDict
 
 import pulumi
 import pulumi.dynamic
@@ -56,18 +62,26 @@ TYPE_NAME = "HealthGate"
 PLUGIN_TYPE = f"{PACKAGE}:index:{TYPE_NAME}"
 """The provider plugin's type token for the same gate."""
 
-_plugin_hosted = False
+GateKind = Literal["dynamic", "plugin"]
+"""Which resource a gate is: the Python dynamic resource, or the plugin's custom resource."""
+
+_gate_kind: ContextVar[GateKind] = ContextVar("mlws_health_gate_kind", default="dynamic")
 
 
-def use_plugin_resource(enabled: bool = True) -> None:
-    """Make every later :class:`HealthGate` the plugin's custom resource (called by the plugin)."""
-    global _plugin_hosted
-    _plugin_hosted = enabled
+@contextmanager
+def plugin_gates() -> Iterator[None]:
+    """Within the block, :func:`health_gate` builds :class:`PluginHealthGate` (the plugin's
+    ``Construct`` runs each component in it)."""
+    token = _gate_kind.set("plugin")
+    try:
+        yield
+    finally:
+        _gate_kind.reset(token)
 
 
-def plugin_resource_in_use() -> bool:
-    """Whether :class:`HealthGate` currently registers the plugin's custom resource."""
-    return _plugin_hosted
+def chosen_gate_kind() -> GateKind:
+    """The kind of gate :func:`health_gate` builds here and now."""
+    return _gate_kind.get()
 
 
 class HealthGateArgs(TypedDict, total=False):
@@ -187,13 +201,6 @@ class HealthGate(pulumi.dynamic.Resource, module="mlws", name=TYPE_NAME):
     elapsed_seconds: pulumi.Output[float]
     """How long the last check took."""
 
-    def __new__(
-        cls, name: str, args: HealthGateArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> HealthGate:
-        """A :class:`PluginHealthGate` when the plugin hosts this process, else a dynamic gate."""
-        target = PluginHealthGate if cls is HealthGate and _plugin_hosted else cls
-        return super().__new__(target)
-
     def __init__(
         self,
         name: str,
@@ -236,3 +243,17 @@ class PluginHealthGate(HealthGate):
     def translate_output_property(self, prop: str) -> str:
         """The schema's camelCase property -> snake_case attribute."""
         return to_snake(prop)
+
+
+def health_gate(
+    name: str,
+    args: HealthGateArgs,
+    opts: pulumi.ResourceOptions | None = None,
+    *,
+    kind: GateKind | None = None,
+) -> HealthGate:
+    """A gate of ``kind``; by default the kind chosen for this construction (see
+    :func:`plugin_gates`)."""
+    if (kind or chosen_gate_kind()) == "plugin":
+        return PluginHealthGate(name, args, opts)
+    return HealthGate(name, args, opts)

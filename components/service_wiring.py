@@ -7,7 +7,7 @@ from typing import Any
 
 import pulumi
 from mlws.components.deployment_config import DeploymentConfig, secret_env_names
-from mlws.components.health_gate import HealthGate, HealthGateArgs
+from mlws.components.health_gate import HealthGate, HealthGateArgs, health_gate
 
 
 def given_secrets(config: DeploymentConfig, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,4 +56,4 @@ def service_gate(
         can_call = False
     if config.sample_request is not None and can_call:
         gate["sample_request"] = config.sample_request
-    return HealthGate(f"{name}-health", gate, opts)
+    return health_gate(f"{name}-health", gate, opts)

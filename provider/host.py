@@ -6,9 +6,10 @@ leaves ``Check``/``Diff``/``Create``/``Read``/``Update``/``Delete`` unimplemente
 composes the two halves instead of copying either:
 
 - :class:`~mlws.provider.package.MlwsProvider` *is* a ``ComponentProvider`` (schema inference
-  and ``Construct`` for the components, unchanged) whose schema also lists the custom resources;
-- :class:`~mlws.provider.servicer.MlwsServicer` *is* the SDK's ``ProviderServicer`` plus the
-  custom-resource methods.
+  and ``Construct`` for the components) whose schema also lists the custom resources;
+- :class:`~mlws.provider.servicer.MlwsServicer` *is* the SDK's ``ProviderServicer``, handing the
+  custom-resource calls to the SDK's typed servicer
+  (:class:`~mlws.provider.resource_provider.CustomResourceProvider`).
 
 :func:`main` is what ``provider/__main__.py`` runs; like the SDK's host it prints the port it
 listens on and takes the engine address as its first argument.
@@ -23,7 +24,6 @@ from collections.abc import Sequence
 
 import grpc
 import grpc.aio
-from mlws.components import health_gate
 from mlws.provider.package import build_provider
 from mlws.provider.servicer import MlwsServicer
 from pulumi.runtime.proto import provider_pb2_grpc
@@ -49,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--print-schema", action="store_true", help="print the package schema and exit"
     )
     known, _ = parser.parse_known_args(args)
-    health_gate.use_plugin_resource()  # components built here gate through this plugin's resource
     provider = build_provider()
     if known.print_schema:
         sys.stdout.write(f"{provider.schema}\n")

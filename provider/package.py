@@ -1,9 +1,11 @@
 """What the plugin serves: the hosted components, the custom resources, and the merged schema.
 
 ``MlwsProvider`` *is* the SDK's ``ComponentProvider`` (schema inference from the components'
-``TypedDict`` args and ``Construct``, unchanged); its schema additionally lists the custom
-resources (generated from their pydantic models), marks the components' secret properties (the
-analyzer cannot) and turns reST literals in descriptions into Markdown.
+``TypedDict`` args and ``Construct``); its schema additionally lists the custom resources
+(generated from their pydantic models), marks the components' secret properties (the analyzer
+cannot) and turns reST literals in descriptions into Markdown. Its ``construct`` builds each
+component with the plugin's own HealthGate resource and reports a component's invalid
+configuration per property.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlws.components._package import PACKAGE
+from mlws.components.errors import ConfigError
+from mlws.components.health_gate import plugin_gates
 from mlws.provider.custom_resource import CustomResource
 from mlws.provider.health_gate_resource import HealthGateResource
 from mlws.provider.local_process_resource import LocalProcessServiceResource
 from mlws.provider.schema_builder import component_secrets, mark_component_secrets, merge_resources
-from pulumi import ComponentResource
+from mlws.provider.wire import to_camel
+from pulumi import ComponentResource, Inputs, ResourceOptions
+from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
 from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.provider import ConstructResult
+from pulumi.provider.server import ComponentInitError
 
 from mlws import __version__
 
@@ -68,6 +76,38 @@ class MlwsProvider(ComponentProvider):
         )
         schema = merge_resources(schema, {r.token: r.schema() for r in resources})
         self.schema = _describe_package(schema)
+
+    def construct(
+        self,
+        name: str,
+        resource_type: str,
+        inputs: Inputs,
+        options: ResourceOptions | None = None,
+    ) -> ConstructResult:
+        """The SDK's Construct, gating through the plugin's HealthGate resource (a YAML or
+        TypeScript program has no Python environment to run a dynamic provider in).
+
+        A component rejects bad input with a ``ConfigError`` listing each problem; the SDK would
+        report it as an unexpected exception with a traceback. Raised as ``InputPropertiesError``,
+        the SDK's Construct answers INVALID_ARGUMENT with one entry per property, which the CLI
+        prints as ``property X: reason``.
+        """
+        try:
+            with plugin_gates():
+                return super().construct(name, resource_type, inputs, options)
+        except ComponentInitError as exc:
+            if not isinstance(exc.inner, ConfigError):
+                raise
+            errors: list[InputPropertyErrorDetails] = [
+                {"property_path": property_path(p.field), "reason": p.message}
+                for p in exc.inner.problems
+            ]
+            raise InputPropertiesError(str(exc.inner), errors) from None
+
+
+def property_path(field: str) -> str:
+    """A component's snake_case field path as a schema property path (``models[1].version``)."""
+    return ".".join(to_camel(part) if part else part for part in field.split("."))
 
 
 def _markdown(value: Any) -> Any:

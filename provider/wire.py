@@ -1,9 +1,11 @@
-"""Property maps on the wire (``google.protobuf.Struct``) <-> plain dicts for custom resources.
+"""The SDK's typed property values <-> the plain snake_case dicts the custom resources work on.
 
-The engine sends resource properties as a ``Struct`` with camelCase keys, where a secret is an
-object tagged with Pulumi's secret signature and a value not known yet (during preview) is a
-special string. The custom resources here work on snake_case dicts of plain JSON values, so this
-module converts both ways and keeps track of which top-level properties were secret or unknown.
+The Pulumi SDK's typed provider interface (``pulumi.provider.experimental.provider``) hands each
+request over as ``dict[str, PropertyValue]`` with the schema's camelCase keys, secrets marked on
+the value; it does the protobuf side itself. The custom resources here work on snake_case dicts of
+plain JSON values, so this module converts both ways and keeps track of which top-level
+properties were secret or unknown (a computed value during preview, which the engine sends as the
+unknown sentinel string).
 """
 
 from __future__ import annotations
@@ -12,12 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import struct_pb2
+from pulumi.provider.experimental.property_value import Computed, PropertyValue
 from pydantic import alias_generators
 
-from mlws.pulumi_wire import OUTPUT_VALUE_SIG as _OUTPUT
-from mlws.pulumi_wire import SECRET_SIG as _SECRET
-from mlws.pulumi_wire import SIG_KEY as _SIG
 from mlws.pulumi_wire import UNKNOWN_SENTINEL
 
 UNKNOWN = UNKNOWN_SENTINEL
@@ -46,93 +45,61 @@ class Props:
     """Names (snake_case) whose value was, or contained, an unknown."""
 
 
-def _plain(value: struct_pb2.Value) -> tuple[Any, bool, bool]:
-    """(plain value, contains a secret, contains an unknown)."""
-    kind = value.WhichOneof("kind")
-    if kind == "null_value" or kind is None:
-        return None, False, False
-    if kind == "bool_value":
-        return value.bool_value, False, False
-    if kind == "number_value":
-        number = value.number_value
-        return (int(number) if number.is_integer() else number), False, False
-    if kind == "string_value":
-        return value.string_value, False, value.string_value == UNKNOWN
-    if kind == "list_value":
-        items = [_plain(item) for item in value.list_value.values]
-        return (
-            [v for v, _, _ in items],
-            any(s for _, s, _ in items),
-            any(u for _, _, u in items),
-        )
-    fields = value.struct_value.fields
-    sig = fields[_SIG].string_value if _SIG in fields else None
-    if sig == _SECRET:
-        inner, _, unknown = _plain(fields["value"])
-        return inner, True, unknown
-    if sig == _OUTPUT:
-        if "value" not in fields:
-            return UNKNOWN, bool(fields["secret"].bool_value) if "secret" in fields else False, True
-        inner, secret, unknown = _plain(fields["value"])
-        return inner, secret or ("secret" in fields and fields["secret"].bool_value), unknown
-    entries = {key: _plain(item) for key, item in fields.items()}
-    return (
-        {k: v for k, (v, _, _) in entries.items()},
-        any(s for _, s, _ in entries.values()),
-        any(u for _, _, u in entries.values()),
-    )
+def _plain(value: PropertyValue) -> tuple[Any, bool]:
+    """(plain value, contains an unknown); secrets are unwrapped (see ``contains_secret``)."""
+    inner = value.value
+    if isinstance(inner, Computed):
+        return UNKNOWN, True
+    if inner is None or isinstance(inner, bool):
+        return inner, False
+    if isinstance(inner, float):
+        return (int(inner) if inner.is_integer() else inner), False
+    if isinstance(inner, str):
+        return inner, inner == UNKNOWN
+    if isinstance(inner, Mapping):
+        entries = {key: _plain(item) for key, item in inner.items()}
+        return {k: v for k, (v, _) in entries.items()}, any(u for _, u in entries.values())
+    if isinstance(inner, tuple | list):
+        items = [_plain(item) for item in inner]
+        return [v for v, _ in items], any(u for _, u in items)
+    raise TypeError(f"the mlws custom resources take no {type(inner).__name__} values")
 
 
-def decode(struct: struct_pb2.Struct, *, snake: bool = True) -> Props:
+def decode(properties: Mapping[str, PropertyValue], *, snake: bool = True) -> Props:
     """Decode a property map; top-level names become snake_case (nested keys are kept)."""
     values: dict[str, Any] = {}
     secret: set[str] = set()
     unknown: set[str] = set()
-    for key, item in struct.fields.items():
+    for key, item in properties.items():
         name = to_snake(key) if snake else key
-        plain, is_secret, is_unknown = _plain(item)
-        values[name] = plain
-        if is_secret:
+        values[name], is_unknown = _plain(item)
+        if item.contains_secret():
             secret.add(name)
         if is_unknown:
             unknown.add(name)
     return Props(values, frozenset(secret), frozenset(unknown))
 
 
-def _value(plain: Any) -> struct_pb2.Value:
-    if plain is None:
-        return struct_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    if isinstance(plain, bool):
-        return struct_pb2.Value(bool_value=plain)
+def _value(plain: Any) -> PropertyValue:
+    if plain is None or isinstance(plain, bool | str):
+        return PropertyValue(plain)
     if isinstance(plain, int | float):
-        return struct_pb2.Value(number_value=float(plain))
-    if isinstance(plain, str):
-        return struct_pb2.Value(string_value=plain)
+        return PropertyValue(float(plain))
     if isinstance(plain, Mapping):
-        return struct_pb2.Value(
-            struct_value=struct_pb2.Struct(fields={str(k): _value(v) for k, v in plain.items()})
-        )
+        return PropertyValue({str(k): _value(v) for k, v in plain.items()})
     if isinstance(plain, list | tuple):
-        return struct_pb2.Value(list_value=struct_pb2.ListValue(values=[_value(v) for v in plain]))
+        return PropertyValue([_value(v) for v in plain])
     raise TypeError(f"cannot send a {type(plain).__name__} as a property value")
 
 
-def encode(values: Mapping[str, Any], secret: Iterable[str] = ()) -> struct_pb2.Struct:
-    """Encode snake_case ``values`` with camelCase keys, wrapping the ``secret`` names as secrets.
+def encode(values: Mapping[str, Any], secret: Iterable[str] = ()) -> dict[str, PropertyValue]:
+    """Encode snake_case ``values`` with camelCase keys, marking the ``secret`` names secret.
 
     ``None`` values are left out (an absent property), as the engine expects for optional ones.
     """
     secret_names = set(secret)
-    fields: dict[str, struct_pb2.Value] = {}
-    for name, plain in values.items():
-        if plain is None:
-            continue
-        value = _value(plain)
-        if name in secret_names:
-            value = struct_pb2.Value(
-                struct_value=struct_pb2.Struct(
-                    fields={_SIG: struct_pb2.Value(string_value=_SECRET), "value": value}
-                )
-            )
-        fields[to_camel(name)] = value
-    return struct_pb2.Struct(fields=fields)
+    return {
+        to_camel(name): _value(plain).with_secret(name in secret_names)
+        for name, plain in values.items()
+        if plain is not None
+    }

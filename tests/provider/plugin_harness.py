@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -17,7 +17,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
-from mlws.provider.wire import decode, encode
+from mlws.provider import wire
+from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.runtime import proto
 from pulumi.runtime.proto import (
     engine_pb2,
@@ -30,6 +31,16 @@ from pulumi.runtime.proto import (
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "provider"
+
+
+def encode(values: Mapping[str, Any], secret: Iterable[str] = ()) -> struct_pb2.Struct:
+    """A property map on the wire, as the engine sends it (camelCase, secrets tagged)."""
+    return PropertyValue.marshal_map(wire.encode(values, secret))
+
+
+def decode(struct: struct_pb2.Struct, *, snake: bool = True) -> wire.Props:
+    """A property map from the wire, as the plugin reads it."""
+    return wire.decode(PropertyValue.unmarshal_map(struct), snake=snake)
 
 
 class FakeEngine(engine_pb2_grpc.EngineServicer):

@@ -12,8 +12,7 @@ from typing import Any
 import grpc
 import pytest
 from mlws.provider.package import COMPONENTS
-from mlws.provider.wire import encode
-from plugin_harness import FakeMonitor, Plugin, details
+from plugin_harness import FakeMonitor, Plugin, details, encode
 from pulumi.runtime import proto
 from pulumi.runtime.proto import errors_pb2, status_pb2
 

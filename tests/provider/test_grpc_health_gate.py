@@ -9,8 +9,8 @@ from typing import Any
 
 import grpc
 import pytest
-from mlws.provider.wire import UNKNOWN, decode, encode
-from plugin_harness import Plugin, ToyServer, details, state, urn
+from mlws.provider.wire import UNKNOWN
+from plugin_harness import Plugin, ToyServer, decode, details, encode, state, urn
 from pulumi.runtime import proto
 
 TOKEN = "mlws:index:HealthGate"

@@ -19,8 +19,7 @@ import grpc
 import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use, process_start_ticks
-from mlws.provider.wire import decode, encode
-from plugin_harness import Plugin, details, free_port, state, urn
+from plugin_harness import Plugin, decode, details, encode, free_port, state, urn
 from pulumi.runtime import proto
 
 pytestmark = pytest.mark.slow

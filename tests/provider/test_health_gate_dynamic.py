@@ -6,7 +6,6 @@ Registration runs programs under the shared ``pulumi_mocks`` fixture (STYLE #6).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pulumi
@@ -70,21 +69,17 @@ def test_create_update_read_against_a_server(toy_server: ToyServer) -> None:
     assert read.outs["last_status"] == 400
 
 
-@pytest.fixture
-def plugin_mode() -> Iterator[None]:
-    health_gate.use_plugin_resource(True)
-    try:
-        yield
-    finally:
-        health_gate.use_plugin_resource(False)
-
-
 def _program() -> None:
-    gate = HealthGate(
+    gate = health_gate.health_gate(
         "gate",
         {"scoring_uri": "http://h/score", "key": "plain-key", "sample_request": "{}"},
     )
     pulumi.export("gate_type", type(gate).__name__)
+
+
+def _plugin_program() -> None:
+    with health_gate.plugin_gates():  # what the plugin's Construct does around each component
+        _program()
 
 
 def test_registers_a_dynamic_resource_with_the_key_secret(pulumi_mocks: Any) -> None:
@@ -95,10 +90,8 @@ def test_registers_a_dynamic_resource_with_the_key_secret(pulumi_mocks: Any) -> 
     assert "plain-key" not in json.dumps(gate.to_json())
 
 
-def test_inside_the_plugin_it_registers_the_plugin_resource(
-    pulumi_mocks: Any, plugin_mode: None
-) -> None:
-    recording = pulumi_mocks.run(_program)
+def test_inside_the_plugin_it_registers_the_plugin_resource(pulumi_mocks: Any) -> None:
+    recording = pulumi_mocks.run(_plugin_program)
     assert recording.of_type("pulumi-python:dynamic/mlws:HealthGate") == []
     (gate,) = recording.of_type("mlws:index:HealthGate")
     assert gate.inputs["scoringUri"] == "http://h/score"

@@ -1,4 +1,8 @@
-"""mlws.provider.wire against Pulumi's own marshalling (the SDK's PropertyValue and rpc helpers)."""
+"""mlws.provider.wire against Pulumi's own marshalling (the SDK's PropertyValue and rpc helpers).
+
+The plugin gets its property maps from the SDK's typed servicer, which unmarshals each request
+with ``PropertyValue.unmarshal_map``; these tests go through the same call.
+"""
 
 from __future__ import annotations
 
@@ -29,10 +33,10 @@ def test_decodes_what_the_sdk_marshals() -> None:
             "nothing": PropertyValue.null(),
         }
     )
-    struct.fields["pending"].struct_value.update(  # an unknown output value (no "value")
-        {rpc._special_sig_key: rpc._special_output_value_sig, "secret": True, "dependencies": []}
-    )
-    props = decode(struct)
+    # An unknown output value (no "value") is left out: the engine keeps output values only in
+    # Construct and Call requests (pkg/resource/plugin/provider_plugin.go), never in the CRUD
+    # requests the custom resources get, and the SDK's unmarshal refuses one without a value.
+    props = decode(PropertyValue.unmarshal_map(struct))
     assert props.values["scoring_uri"] == "http://h/score"
     assert props.values["key"] == "k-1"
     assert props.values["timeout_seconds"] == 30
@@ -44,15 +48,22 @@ def test_decodes_what_the_sdk_marshals() -> None:
     assert props.values["dependent"] == "v"
     assert props.values["flag"] is True
     assert props.values["nothing"] is None
-    assert props.values["pending"] == UNKNOWN
-    assert props.secret == {"key", "tags", "pending"}
-    assert props.unknown == {"digest", "pending"}
+    assert props.secret == {"key", "tags"}
+    assert props.unknown == {"digest"}
 
 
 def test_encodes_what_the_sdk_reads() -> None:
-    struct = encode(
-        {"scoring_uri": "http://h/score", "key": "k-1", "port": 8890, "gone": None, "tags": ["a"]},
-        secret={"key"},
+    struct = PropertyValue.marshal_map(
+        encode(
+            {
+                "scoring_uri": "http://h/score",
+                "key": "k-1",
+                "port": 8890,
+                "gone": None,
+                "tags": ["a"],
+            },
+            secret={"key"},
+        )
     )
     plain = rpc.deserialize_properties(struct)
     assert set(plain) == {"scoringUri", "key", "port", "tags"}
@@ -62,7 +73,7 @@ def test_encodes_what_the_sdk_reads() -> None:
     again = PropertyValue.unmarshal_map(struct)
     assert again["key"].is_secret
     assert not again["scoringUri"].is_secret
-    assert decode(struct).values == {
+    assert decode(again).values == {
         "scoring_uri": "http://h/score",
         "key": "k-1",
         "port": 8890,
@@ -71,8 +82,8 @@ def test_encodes_what_the_sdk_reads() -> None:
 
 
 def test_unknowns_survive_a_round_trip() -> None:
-    struct = encode({"scoring_uri": UNKNOWN})
-    assert decode(struct).unknown == {"scoring_uri"}
+    struct = PropertyValue.marshal_map(encode({"scoring_uri": UNKNOWN}))
+    assert decode(PropertyValue.unmarshal_map(struct)).unknown == {"scoring_uri"}
     assert PropertyValue.unmarshal_map(struct)["scoringUri"].value == rpc.UNKNOWN
 
 

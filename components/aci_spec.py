@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlws.components.deployment_config import (
+from mlws.components.deployment_config import AciDeploymentConfig
+from mlws.components.runtime_env import (
     SECRET_SETTINGS,
     SECRETS_MOUNT,
-    AciDeploymentConfig,
     runtime_env,
     secret_file_env,
     secret_file_name,

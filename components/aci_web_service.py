@@ -20,10 +20,11 @@ from mlws.components.aci_spec import (
     container_group_args,
     scoring_base_url,
 )
+from mlws.components.credentials import credential_problem, given_names
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
 )
-from mlws.components.errors import Problem, parse_config
+from mlws.components.errors import Problem, parse_config, renamed_notes
 from mlws.components.service_wiring import given_secrets, service_gate
 from pulumi_azure_native import containerinstance
 
@@ -81,8 +82,10 @@ class AciWebServiceArgs(TypedDict, total=False):
     """Azure tags of the container group."""
     dns_name_label: str
     """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
+    public_port: int
+    """Port clients connect to without TLS (default 5001; 80 needs an image allowed to bind it)."""
     port: int
-    """Public port without TLS (default 5001; 80 needs an image allowed to bind it)."""
+    """Deprecated: the old name of ``public_port``, still accepted (with a warning)."""
     ssl_enabled: bool
     """Serve HTTPS on 443 through a Caddy sidecar (ACI has no TLS of its own)."""
     ssl_cname: str
@@ -118,8 +121,10 @@ def reference_problems(args: AciWebServiceArgs) -> list[Problem]:
     for required in ("image", "resource_group_name"):
         if args.get(required) is None:
             problems.append(Problem(required, "required"))
-    if args.get("auth_enabled") is True and args.get("primary_key") is None:
-        problems.append(Problem("primary_key", "required when auth_enabled (ServiceKeys)"))
+    # Token auth is refused by the config itself: only the key is checked, whatever else is on.
+    key_auth = "key" if args.get("auth_enabled") is True else "none"
+    missing = credential_problem(key_auth, given_names(args))
+    problems += [] if missing is None else [missing]
     registry = [args.get(k) is not None for k in ("registry_username", "registry_password")]
     if args.get("registry_server") is not None and not all(registry):
         problems.append(Problem("registry_server", "needs registry_username and registry_password"))
@@ -189,6 +194,8 @@ class AciWebService(pulumi.ComponentResource):
             problems=reference_problems(args),
         )
         super().__init__(type_token("AciWebService"), name, None, opts)
+        for note in renamed_notes(AciDeploymentConfig, args, subject=f"AciWebService {name!r}"):
+            pulumi.log.warn(note, resource=self)
         group = self._container_group(name, config, args)
 
         def host_of(ip: Any) -> str:

@@ -4,8 +4,10 @@ The config models here are the validated, frozen specs that the components build
 ``__init__`` (``AciDeploymentConfig`` for ``aci_webservice_deployment_config``,
 ``AksDeploymentConfig`` for ``aks_webservice_deployment_config``). :func:`parse_config` turns a
 component's args into one and reports every problem at once, each naming its field, before any
-resource is registered. :func:`runtime_env` renders the container environment the scoring runtime
-reads (names from :func:`mlws.runtime.settings.env_var_name`, nowhere else).
+resource is registered. The settings the scoring runtime reads take their defaults from
+:class:`~mlws.runtime.settings.RuntimeSettings` through :mod:`mlws.components.runtime_env`, which
+also renders the container environment; names and taints are checked by
+:mod:`mlws.components.k8s_labels`.
 """
 
 from __future__ import annotations
@@ -13,81 +15,31 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Collection, Mapping
-from typing import Annotated, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from mlws.components.errors import CrossCheckedModel, Problem
-from mlws.runtime.settings import AuthMode, env_var_name
-from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
-#: A Kubernetes namespace or object name (DNS-1123 label).
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-#: A Kubernetes Service name or ACI DNS label (DNS-1035 label: starts with a letter).
-DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-
-#: The port the scoring runtime listens on inside a pod or a TLS-fronted container group.
-CONTAINER_PORT = 5001
-
-#: Runtime settings that carry secrets, in the order they are rendered.
-SECRET_SETTINGS: tuple[str, ...] = ("primary_key", "secondary_key", "token_secret")
-
-#: Read-only folder where AKS and ACI mount the secrets as files, one per setting.
-SECRETS_MOUNT = "/etc/mlws/secrets"
-
-
-def parse_taint(value: str) -> tuple[str, str, str]:
-    """Split ``key=value:Effect`` into its parts; raise ``ValueError`` when malformed."""
-    match = re.fullmatch(
-        r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*):(NoSchedule|PreferNoSchedule|NoExecute)", value
-    )
-    if not match:
-        raise ValueError(
-            f"{value!r} is not a taint: expected key=value:Effect with Effect one of "
-            "NoSchedule, PreferNoSchedule, NoExecute"
-        )
-    return match.group(1), match.group(2), match.group(3)
-
-
-def parse_label(value: str) -> tuple[str, str]:
-    """Split ``key=value`` into its parts; raise ``ValueError`` when malformed."""
-    match = re.fullmatch(r"([A-Za-z0-9./_-]+)=([A-Za-z0-9._-]*)", value)
-    if not match:
-        raise ValueError(f"{value!r} is not a node label: expected key=value")
-    return match.group(1), match.group(2)
-
-
-def _valid_taint(value: str) -> str:
-    parse_taint(value)
-    return value
-
-
-def _valid_label(value: str) -> str:
-    parse_label(value)
-    return value
-
-
-Taint = Annotated[str, AfterValidator(_valid_taint)]
-"""A node taint / pod toleration ``key=value:Effect``, checked by :func:`parse_taint`."""
-
-NodeLabel = Annotated[str, AfterValidator(_valid_label)]
-"""A node label / node selector ``key=value``, checked by :func:`parse_label`."""
-
-GPU_TAINT = "sku=gpu:NoSchedule"
-"""The GPU pool's taint, and the toleration GPU workloads carry."""
-
-GPU_LABEL = "accelerator=nvidia"
-"""The GPU pool's node label, and the node selector GPU workloads use."""
-
-
-def check_label(value: str, pattern: re.Pattern[str], what: str) -> str:
-    """Return ``value`` if it matches ``pattern`` (at most 63 characters); else raise ValueError."""
-    if len(value) > 63 or not pattern.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is not a valid {what}: at most 63 lowercase letters, digits or '-', "
-            + ("starting with a letter" if pattern is DNS1035_LABEL else "starting")
-            + " and ending with a letter or digit"
-        )
-    return value
+# Re-exported: the AKS manifests, the cluster spec and the policy pack import them from here.
+from mlws.components.k8s_labels import DNS1035_LABEL as DNS1035_LABEL
+from mlws.components.k8s_labels import DNS1123_LABEL as DNS1123_LABEL
+from mlws.components.k8s_labels import GPU_LABEL as GPU_LABEL
+from mlws.components.k8s_labels import GPU_TAINT as GPU_TAINT
+from mlws.components.k8s_labels import NodeLabel as NodeLabel
+from mlws.components.k8s_labels import Taint as Taint
+from mlws.components.k8s_labels import check_label as check_label
+from mlws.components.k8s_labels import parse_label as parse_label
+from mlws.components.k8s_labels import parse_taint as parse_taint
+from mlws.components.runtime_env import CONTAINER_PORT as CONTAINER_PORT
+from mlws.components.runtime_env import SECRET_SETTINGS as SECRET_SETTINGS
+from mlws.components.runtime_env import SECRETS_MOUNT as SECRETS_MOUNT
+from mlws.components.runtime_env import azureml_field
+from mlws.components.runtime_env import runtime_env as runtime_env
+from mlws.components.runtime_env import secret_env_names as secret_env_names
+from mlws.components.runtime_env import secret_file_env as secret_file_env
+from mlws.components.runtime_env import secret_file_name as secret_file_name
+from mlws.runtime.settings import AuthMode
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
 
 class DeploymentConfig(CrossCheckedModel):
@@ -113,13 +65,13 @@ class DeploymentConfig(CrossCheckedModel):
     token_auth_enabled: bool = False
     """Token (JWT) auth instead of keys; Azure Kubernetes Service only."""
 
-    scoring_timeout_ms: int = Field(default=60_000, ge=1)
+    scoring_timeout_ms: int = azureml_field("scoring_timeout_ms")
     """A scoring call that takes longer gets 504."""
 
-    replica_max_concurrent_requests: int = Field(default=1, ge=1)
+    replica_max_concurrent_requests: int = azureml_field("replica_max_concurrent_requests")
     """Requests scored at once per replica."""
 
-    max_request_wait_time: int = Field(default=500, ge=0)
+    max_request_wait_time: int = azureml_field("max_request_wait_time")
     """Milliseconds a request may queue for a scoring slot before 503."""
 
     period_seconds: int = Field(default=10, ge=1)
@@ -206,9 +158,14 @@ class AciDeploymentConfig(DeploymentConfig):
     dns_name_label: str | None = None
     """DNS label: the service answers at ``<label>.<region>.azurecontainer.io``."""
 
-    port: int | None = Field(default=None, ge=1, le=65535)
-    """Public port without TLS (default 5001, the image's port: ACI cannot map ports, and the
-    image runs as a non-root user, which may not bind ports below 1024); TLS listens on 443."""
+    renamed: ClassVar[Mapping[str, str]] = {"port": "public_port"}
+
+    public_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias=AliasChoices("public_port", "port")
+    )
+    """Port clients connect to: without TLS default 5001, the image's port (ACI cannot map ports,
+    and the image runs as a non-root user, which may not bind ports below 1024); with TLS 443.
+    Azure ML's ``port``, still accepted under that name."""
 
     ssl_enabled: bool = False
     """Serve HTTPS through a Caddy sidecar (ACI has no TLS of its own)."""
@@ -262,9 +219,11 @@ class AciDeploymentConfig(DeploymentConfig):
                 )
             )
         if raw.get("ssl_enabled") is True:
-            port = raw.get("port")
+            port = raw.get("public_port")
             if port is not None and port != 443:
-                problems.append(Problem("port", "with ssl_enabled the service listens on 443"))
+                problems.append(
+                    Problem("public_port", "with ssl_enabled the service listens on 443")
+                )
             if not raw.get("ssl_cname") and not raw.get("dns_name_label"):
                 problems.append(
                     Problem("ssl_enabled", "TLS needs a host name: set dns_name_label or ssl_cname")
@@ -273,17 +232,18 @@ class AciDeploymentConfig(DeploymentConfig):
             problems.append(Problem("ssl_cname", "ssl_cname is only used with ssl_enabled"))
         return problems
 
-    @property
-    def public_port(self) -> int:
-        """The port clients connect to."""
-        if self.ssl_enabled:
-            return 443
-        return self.port if self.port is not None else CONTAINER_PORT
+    @model_validator(mode="after")
+    def _default_public_port(self) -> AciDeploymentConfig:
+        """An unset ``public_port`` is 443 with TLS, else the container's port (still unset for
+        :meth:`as_args`)."""
+        if self.public_port is None:
+            object.__setattr__(self, "public_port", 443 if self.ssl_enabled else CONTAINER_PORT)
+        return self
 
     @property
     def runtime_port(self) -> int:
         """The port the scoring runtime listens on (behind the sidecar when TLS is on)."""
-        return CONTAINER_PORT if self.ssl_enabled else self.public_port
+        return CONTAINER_PORT if self.ssl_enabled else (self.public_port or CONTAINER_PORT)
 
 
 class AksDeploymentConfig(DeploymentConfig):
@@ -485,53 +445,3 @@ class AksDeploymentConfig(DeploymentConfig):
         if self.service_name is None:
             raise ValueError("service_name is not set")
         return self.service_name
-
-
-def runtime_env(config: DeploymentConfig, *, port: int) -> dict[str, str]:
-    """The plain (non-secret) environment the scoring runtime reads, for a container on ``port``.
-
-    Secrets (keys, token secret) are never in this dict: see :func:`secret_env_names`.
-    """
-    env = {
-        env_var_name("host"): "0.0.0.0",  # noqa: S104 - inside a container, reached via its port
-        env_var_name("port"): str(port),
-        env_var_name("auth_mode"): config.auth_mode,
-        env_var_name("scoring_timeout_ms"): str(config.scoring_timeout_ms),
-        env_var_name("max_concurrent_requests"): str(config.replica_max_concurrent_requests),
-        env_var_name("max_request_wait_ms"): str(config.max_request_wait_time),
-    }
-    if isinstance(config, AksDeploymentConfig) and config.auth_mode == "token":
-        if config.token_audience:
-            env[env_var_name("token_audience")] = config.token_audience
-        if config.token_issuer:
-            env[env_var_name("token_issuer")] = config.token_issuer
-        if config.token_jwks_url:
-            env[env_var_name("token_jwks_url")] = config.token_jwks_url
-    return env
-
-
-def secret_file_name(setting: str) -> str:
-    """File (and Secret key) holding secret ``setting`` (``primary_key``: ``primary-key``)."""
-    return setting.replace("_", "-")
-
-
-def secret_file_env(settings: Collection[str]) -> dict[str, str]:
-    """``{MLWS_<SETTING>_FILE: path}`` for the secrets mounted under :data:`SECRETS_MOUNT`.
-
-    Only these paths enter the container environment; the runtime reads each file once.
-    """
-    return {
-        env_var_name(f"{setting}_file"): f"{SECRETS_MOUNT}/{secret_file_name(setting)}"
-        for setting in SECRET_SETTINGS
-        if setting in settings
-    }
-
-
-def secret_env_names(config: DeploymentConfig) -> dict[str, str]:
-    """Secret settings the service needs (keys or token secret), as ``{setting: env var}``."""
-    needed: tuple[str, ...] = ()
-    if config.auth_mode == "key":
-        needed = ("primary_key", "secondary_key")
-    elif config.auth_mode == "token":
-        needed = ("token_secret",)
-    return {setting: env_var_name(setting) for setting in needed}

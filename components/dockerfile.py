@@ -1,7 +1,7 @@
 """Render the Dockerfile of a scoring image (pure: config in, text out).
 
 The image runs ``python3 -m mlws.runtime`` as a non-root user and listens on
-:data:`~mlws.components.deployment_config.CONTAINER_PORT`. Its layout, inside the build context
+:data:`~mlws.components.runtime_env.CONTAINER_PORT`. Its layout, inside the build context
 (see :mod:`mlws.components.build_context`) and in the image:
 
 ============================  ====================================================
@@ -31,9 +31,8 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlws.components.deployment_config import CONTAINER_PORT
 from mlws.components.inference_config import InferenceConfig, Model
-from mlws.runtime.settings import env_var_name
+from mlws.components.runtime_env import ANY_ADDRESS, CONTAINER_PORT, settings_env
 
 APP_ROOT = "/var/azureml-app"
 """The source directory in the image (Azure ML's ``AML_APP_ROOT``)."""
@@ -126,18 +125,14 @@ def base_image(config: InferenceConfig, digest: str | None = None) -> str:
 def image_env(config: InferenceConfig, models: Sequence[Model]) -> dict[str, str]:
     """Environment baked into the image: the runtime contract plus the user's variables."""
     env = dict(sorted(config.environment_variables.items()))
-    env.update(
-        {
-            env_var_name("source_directory"): APP_ROOT,
-            env_var_name("entry_script"): config.entry_script,
-            env_var_name("host"): "0.0.0.0",  # noqa: S104 - a container is reached via its port
-            env_var_name("port"): str(CONTAINER_PORT),
-        }
-    )
-    directory = model_dir(models)
-    if directory is not None:
-        env[env_var_name("model_dir")] = directory
-    return env
+    settings = {
+        "source_directory": APP_ROOT,
+        "entry_script": config.entry_script,
+        "host": ANY_ADDRESS,
+        "port": CONTAINER_PORT,
+        "model_dir": model_dir(models),
+    }
+    return {**env, **settings_env(settings)}
 
 
 def _apt_install(packages: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ turns either kind into a :class:`ConfigError`::
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn, Self, TypeVar
+from typing import Any, ClassVar, NoReturn, Self, TypeVar
 
 from pydantic import BaseModel, ValidationError, model_validator
 
@@ -32,6 +32,7 @@ __all__ = [
     "Problems",
     "parse_config",
     "raise_problems",
+    "renamed_notes",
 ]
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -85,6 +86,11 @@ class CrossCheckedModel(BaseModel):
     :func:`parse_config` (so cross-field problems are reported beside field errors) and again
     after validation.
     """
+
+    renamed: ClassVar[Mapping[str, str]] = {}
+    """Deprecated argument names still accepted, each with the field it now sets (the field
+    also takes the old name as a validation alias); :func:`parse_config` reports a problem
+    under the name the caller used, and :func:`renamed_notes` says what to write instead."""
 
     @classmethod
     def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
@@ -172,10 +178,18 @@ def parse_config(
     prefixes field paths when the model is nested in a component's args (``config``).
     """
     args = args or {}
-    known = set(model.model_fields) | set(references)
+    renamed = _renamed(model, args)
+    known = set(model.model_fields) | set(references) | set(renamed)
     found: list[Problem] = list(problems)
+    found += [
+        Problem(_join(where, old), f"the old name of {new}: give {new} only")
+        for old, new in renamed.items()
+        if new in args
+    ]
     config = dict(defaults or {})
-    config.update({k: v for k, v in args.items() if k in model.model_fields})
+    config.update(
+        {renamed.get(k, k): v for k, v in args.items() if renamed.get(k, k) in model.model_fields}
+    )
     try:
         spec = model.model_validate(config)
     except ValidationError as error:
@@ -188,6 +202,8 @@ def parse_config(
         if key not in known
     ]
     defaulted = {k for k in (defaults or {}) if k not in args}
+    as_given = {_join(where, new): _join(where, old) for old, new in renamed.items()}
+    found = [Problem(as_given.get(p.field, p.field), p.message) for p in found]
     unique = [
         Problem(p.field, f"{p.message} (the default; set {p.field} explicitly)")
         if p.field in defaulted
@@ -203,6 +219,22 @@ def raise_problems(subject: str, problems: list[Problem]) -> NoReturn:
     """Raise the :class:`ConfigError` listing ``problems`` (for checks that combine several
     :func:`parse_config` calls, e.g. an endpoint and each of its deployments)."""
     raise _error_type()(subject, problems)
+
+
+def _renamed(model: type[BaseModel], args: Mapping[str, Any]) -> dict[str, str]:
+    """The deprecated names ``args`` uses, each with its new name."""
+    renamed: Mapping[str, str] = getattr(model, "renamed", {})
+    return {old: new for old, new in renamed.items() if old in args}
+
+
+def renamed_notes(
+    model: type[BaseModel], args: Mapping[str, Any] | None, *, subject: str
+) -> list[str]:
+    """One deprecation note per deprecated argument name ``args`` uses (for ``pulumi.log.warn``)."""
+    return [
+        f"{subject}: {old!r} is deprecated, write {new!r} (same meaning)"
+        for old, new in _renamed(model, args or {}).items()
+    ]
 
 
 def _error_type() -> type[ConfigError]:

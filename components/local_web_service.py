@@ -1,7 +1,8 @@
 """``LocalWebService``: a scoring image run as a container on the local Docker engine.
 
 The seed's ``local_webservice_deployment_config(port = 8890)`` as a Pulumi component: one
-``pulumi-docker`` ``Container`` publishing the runtime's port on ``port`` (bound to 127.0.0.1 by
+``pulumi-docker`` ``Container`` publishing the runtime's port on ``host_port`` (Azure ML's
+``port``, still accepted under that name with a deprecation warning; bound to 127.0.0.1 by
 default), the runtime's settings as environment variables (keys and token secret as a secret),
 a Docker health check on ``/ready``, and by default a ``HealthGate`` that makes ``pulumi up`` wait
 until the service is ready and answers ``sample_request``. GPU inference is rejected, as in
@@ -21,15 +22,17 @@ from typing import Any, ClassVar, Required, TypedDict
 import pulumi
 import pulumi_docker as docker
 from mlws.components._package import type_token
-from mlws.components.deployment_config import (
+from mlws.components.credentials import credential_problem, given_names, requested_auth_mode
+from mlws.components.deployment_config import DeploymentConfig
+from mlws.components.errors import Problem, parse_config, renamed_notes
+from mlws.components.runtime_env import (
     CONTAINER_PORT,
-    DeploymentConfig,
+    LOCAL_HOST_PORT,
     runtime_env,
     secret_env_names,
 )
-from mlws.components.errors import Problem, parse_config
 from mlws.components.service_wiring import service_gate
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
 #: The writable scratch folder, a tmpfs (the images set ``HOME`` to it).
@@ -48,8 +51,10 @@ class LocalWebServiceArgs(TypedDict, total=False):
     """Secondary service key (``ServiceKeys.secondary_key``)."""
     token_secret: pulumi.Input[str]
     """Token signing secret (``ServiceKeys.token_secret``); required when ``token_auth_enabled``."""
+    host_port: int
+    """Host port Docker publishes the service on (default 8890; the container listens on 5001)."""
     port: int
-    """Host port of the service (default 8890, as ``local_webservice_deployment_config``)."""
+    """Deprecated: the old name of ``host_port``, still accepted (with a warning)."""
     host_ip: str
     """Host address the port is bound to (default ``127.0.0.1``; ``0.0.0.0`` exposes it)."""
     container_name: str
@@ -105,7 +110,15 @@ class LocalDeploymentConfig(DeploymentConfig):
 
     target: ClassVar[str] = "local Docker"
 
-    port: int = Field(default=8890, ge=1, le=65535, description="Host port.")
+    renamed: ClassVar[Mapping[str, str]] = {"port": "host_port"}
+
+    host_port: int = Field(
+        default=LOCAL_HOST_PORT,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("host_port", "port"),
+        description="Host port Docker publishes the service on.",
+    )
     host_ip: str = Field(default="127.0.0.1", description="Host address the port is bound to.")
     container_name: str | None = Field(default=None, description="Docker container name.")
     environment_variables: dict[str, str] = Field(
@@ -148,7 +161,7 @@ class LocalDeploymentConfig(DeploymentConfig):
     @property
     def base_url(self) -> str:
         """``http://<host>:<port>``."""
-        return f"http://{self.public_host}:{self.port}"
+        return f"http://{self.public_host}:{self.host_port}"
 
 
 def reference_problems(args: LocalWebServiceArgs) -> list[Problem]:
@@ -156,11 +169,8 @@ def reference_problems(args: LocalWebServiceArgs) -> list[Problem]:
     problems = []
     if args.get("image") is None:
         problems.append(Problem("image", "required"))
-    if args.get("auth_enabled") is True and args.get("primary_key") is None:
-        problems.append(Problem("primary_key", "required when auth_enabled (ServiceKeys)"))
-    if args.get("token_auth_enabled") is True and args.get("token_secret") is None:
-        problems.append(Problem("token_secret", "required when token_auth_enabled (ServiceKeys)"))
-    return problems
+    missing = credential_problem(requested_auth_mode(args), given_names(args))
+    return problems if missing is None else [*problems, missing]
 
 
 def parse_local_config(name: str, args: LocalWebServiceArgs) -> LocalDeploymentConfig:
@@ -211,7 +221,7 @@ def container_args(config: LocalDeploymentConfig) -> dict[str, Any]:
     """The ``docker.Container`` settings that do not depend on other resources (pure)."""
     args: dict[str, Any] = {
         "name": config.container_name,
-        "ports": [{"internal": CONTAINER_PORT, "external": config.port, "ip": config.host_ip}],
+        "ports": [{"internal": CONTAINER_PORT, "external": config.host_port, "ip": config.host_ip}],
         "restart": "unless-stopped",
         "healthcheck": healthcheck(config),
         "labels": [
@@ -256,6 +266,8 @@ class LocalWebService(pulumi.ComponentResource):
     ) -> None:
         config = parse_local_config(name, args)
         super().__init__(type_token("LocalWebService"), name, None, opts)
+        for note in renamed_notes(LocalDeploymentConfig, args, subject=f"LocalWebService {name!r}"):
+            pulumi.log.warn(note, resource=self)
 
         values: dict[str, pulumi.Input[str] | None] = {
             "primary_key": args.get("primary_key"),

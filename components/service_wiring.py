@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-from mlws.components.deployment_config import DeploymentConfig, secret_env_names
+from mlws.components.deployment_config import DeploymentConfig
 from mlws.components.health_gate import HealthGate, HealthGateArgs, health_gate
+from mlws.components.runtime_env import secret_env_names
 
 
 def given_secrets(config: DeploymentConfig, args: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from mlws.components._package import type_token
+from mlws.components.credentials import credential_problem
+from mlws.components.runtime_env import runtime_default, runtime_field, settings_env
 from mlws.provider import local_process
 from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from mlws.provider.local_process import ProcessRecord
 from mlws.provider.wire import UNKNOWN, Props
-from mlws.runtime.settings import AuthMode, RuntimeSettings, env_var_name
+from mlws.runtime.settings import AuthMode, env_var_name
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mlws import health
@@ -44,21 +46,10 @@ MANAGED_SETTINGS = (
 )
 """Runtime settings this resource sets; ``environment`` may not set their variables."""
 
-
-def runtime_field(name: str, **narrower: Any) -> Any:
-    """A field with runtime setting ``name``'s default and bounds, so each is written once (in
-    :class:`~mlws.runtime.settings.RuntimeSettings`); ``narrower`` may tighten the bounds."""
-    info = RuntimeSettings.model_fields[name]
-    bounds = {
-        key: getattr(item, key)
-        for item in info.metadata
-        for key in ("ge", "gt", "le", "lt")
-        if getattr(item, key, None) is not None
-    }
-    default = info.get_default()
-    return Field(
-        default=str(default) if isinstance(default, Path) else default, **bounds | narrower
-    )
+DEFAULT_HOST: str = runtime_default("host")
+"""Where the service listens unless ``host`` is given (the runtime's default)."""
+DEFAULT_PORT: int = runtime_default("port")
+"""The service's port unless ``port`` is given (the runtime's default)."""
 
 
 class LocalProcessServiceInputs(BaseModel):
@@ -75,7 +66,7 @@ class LocalProcessServiceInputs(BaseModel):
     host: str = runtime_field("host")
     """Interface to listen on. Keep the loopback default unless others must reach it."""
     port: int = runtime_field("port", ge=1)
-    """TCP port (8890 as the seed's local deployment); a change replaces the service."""
+    """TCP port the server listens on (8890 as the seed's); a change replaces the service."""
     workers: int = runtime_field("workers")
     """Worker processes."""
     auth_mode: AuthMode = runtime_field("auth_mode")
@@ -126,10 +117,18 @@ class LocalProcessServiceInputs(BaseModel):
             script = Path(self.source_directory) / script
         if not script.is_file():
             raise ValueError(f"entry_script: no such file: {script}")
-        if self.auth_mode == "key" and self.primary_key is None and self.secondary_key is None:
-            raise ValueError("auth_mode: 'key' needs primary_key or secondary_key")
-        if self.auth_mode == "token" and self.token_secret is None:
-            raise ValueError("auth_mode: 'token' needs token_secret")
+        missing = credential_problem(
+            self.auth_mode,
+            {
+                name
+                for name in ("primary_key", "secondary_key", "token_secret")
+                if getattr(self, name)
+            },
+            keys=("primary_key", "secondary_key"),
+            source="",
+        )
+        if missing is not None:
+            raise ValueError(f"auth_mode: {missing}")  # the mode asks for the missing credential
         return self
 
 
@@ -215,19 +214,19 @@ def server_environment(spec: LocalProcessServiceInputs, base: dict[str, str]) ->
     """The server's environment: ``base`` without mlws/Azure ML settings, plus the spec's."""
     env = {k: v for k, v in base.items() if not k.startswith(("MLWS_", "AZUREML_", "AML_APP_ROOT"))}
     source = Path(spec.source_directory).resolve()
-    settings: dict[str, str | None] = {
-        "source_directory": str(source),
+    settings: dict[str, Any] = {
+        "source_directory": source,
         "entry_script": spec.entry_script,
-        "model_dir": str(Path(spec.model_dir).resolve()) if spec.model_dir else None,
+        "model_dir": Path(spec.model_dir).resolve() if spec.model_dir else None,
         "host": spec.host,
-        "port": str(spec.port),
-        "workers": str(spec.workers),
+        "port": spec.port,
+        "workers": spec.workers,
         "auth_mode": spec.auth_mode,
         "primary_key": spec.primary_key.get_secret_value() if spec.primary_key else None,
         "secondary_key": spec.secondary_key.get_secret_value() if spec.secondary_key else None,
         "token_secret": spec.token_secret.get_secret_value() if spec.token_secret else None,
     }
-    env.update({env_var_name(k): v for k, v in settings.items() if v is not None})
+    env.update(settings_env(settings))
     env.update(spec.environment or {})
     return env
 
@@ -351,7 +350,7 @@ class LocalProcessServiceResource(CustomResource):
 
     def _preview(self, props: dict[str, Any]) -> dict[str, Any]:
         state = self.preview_state({k: v for k, v in props.items() if k in self.input_names()})
-        host, port = props.get("host", "127.0.0.1"), props.get("port", 8890)
+        host, port = props.get("host", DEFAULT_HOST), props.get("port", DEFAULT_PORT)
         if isinstance(host, str) and isinstance(port, int) and UNKNOWN not in (host, port):
             url = _url(host, port)
             state.update(url=url, scoring_uri=f"{url}/score", swagger_uri=f"{url}/swagger.json")
@@ -359,7 +358,7 @@ class LocalProcessServiceResource(CustomResource):
 
     def create(self, inputs: dict[str, Any], op: Operation) -> tuple[str, dict[str, Any]]:
         """Start the server and wait until it is ready."""
-        host, port = inputs.get("host", "127.0.0.1"), inputs.get("port", 8890)
+        host, port = inputs.get("host", DEFAULT_HOST), inputs.get("port", DEFAULT_PORT)
         resource_id = f"{host}:{port}"
         if op.preview:
             return resource_id, self._preview(inputs)
@@ -387,7 +386,9 @@ class LocalProcessServiceResource(CustomResource):
         record = self._record(state)
         if record is None or not local_process.is_alive(record):
             return "", {}
-        url = state.get("url") or _url(state.get("host", "127.0.0.1"), state.get("port", 8890))
+        url = state.get("url") or _url(
+            state.get("host", DEFAULT_HOST), state.get("port", DEFAULT_PORT)
+        )
         check = health.HealthCheckSpec(
             scoring_uri=f"{url}/score",
             timeout_seconds=READ_TIMEOUT_SECONDS,

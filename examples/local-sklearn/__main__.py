@@ -48,7 +48,7 @@ svc = LocalWebService(
     name,
     {
         "image": image.ref,
-        "port": config.require_int("port"),
+        "host_port": config.require_int("port"),
         "auth_enabled": auth_enabled,
         "primary_key": keys.primary_key,
         "secondary_key": keys.secondary_key,

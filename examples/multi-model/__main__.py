@@ -53,7 +53,7 @@ svc = LocalWebService(
     name,
     {
         "image": image.ref,
-        "port": config.require_int("port"),
+        "host_port": config.require_int("port"),
         "auth_enabled": True,
         "primary_key": keys.primary_key,
         "secondary_key": keys.secondary_key,

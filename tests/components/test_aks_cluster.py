@@ -331,6 +331,8 @@ def test_schema_of_the_azure_components() -> None:
     ],
 )
 def test_args_are_settings_plus_references(args: Any, config: Any, references: Any) -> None:
-    settings = set(args.__annotations__) - set(references)
+    renamed = getattr(config, "renamed", {})  # deprecated names, each setting a field
+    settings = set(args.__annotations__) - set(references) - set(renamed)
     assert settings == set(config.model_fields)
+    assert set(renamed.values()) <= settings
     assert set(references) <= set(args.__annotations__)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
-import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,6 +22,7 @@ from mlws.components.local_web_service import (
     parse_local_config,
     plain_env,
 )
+from ports import free_port
 
 from mlws.render import render_program
 
@@ -90,18 +90,11 @@ def layers(engine: DockerEngine, ref: str) -> list[str]:
     return list(json.loads(engine.inspect("{{json .RootFS.Layers}}", ref)))
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def local_config(name: str, **settings: Any) -> LocalDeploymentConfig:
     """LocalWebService's validated settings for a test container (a free port, a unique name)."""
     args: dict[str, Any] = {
         "image": "unused",
-        "port": free_port(),
+        "host_port": free_port(),
         "container_name": f"mlws-test-{name}-{uuid.uuid4().hex[:8]}",
     }
     args.update(settings)
@@ -223,6 +216,6 @@ def running(
     name = str(config.container_name)
     engine.run("run", "-d", *flags, *extra, image, timeout=120)
     try:
-        yield Container(engine, name, f"http://127.0.0.1:{config.port}")
+        yield Container(engine, name, f"http://127.0.0.1:{config.host_port}")
     finally:
         engine.run("rm", "-f", name, check=False, timeout=120)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +28,7 @@ from mlws.components.local_web_service import (
     plain_env,
 )
 from mlws.runtime.settings import env_var_name
+from ports import free_port
 
 KEY = "local-key-0123456789abcdef0123"
 SCORE_PY = """
@@ -40,13 +40,6 @@ def init():
 def run(raw_data):
     return {"sum": sum(json.loads(raw_data)["data"]), "uid": os.getuid()}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def docker_run_flags(args: Mapping[str, Any]) -> list[str]:
@@ -119,7 +112,7 @@ def running(docker_engine: DockerEngine, scoring_image: str) -> Iterator[tuple[s
         "lockdown",
         {
             "image": scoring_image,
-            "port": port,
+            "host_port": port,
             "container_name": f"mlws-lockdown-{port}",
             "auth_enabled": True,
             "primary_key": KEY,

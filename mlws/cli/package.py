@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlws.cli.serve import UsageError, parse_model_spec
+from mlws.cli import source_options as options
+from mlws.cli.serve import parse_model_spec
+from mlws.cli.source_options import UsageError
 
 if TYPE_CHECKING:
     from mlws.components.scoring_image import ScoringImageArgs
-
-#: Host port the printed ``docker run`` line publishes (``mlws serve``'s and LocalWebService's).
-DEFAULT_HOST_PORT = 8890
 
 
 def requirements_lines(path: Path) -> list[str]:
@@ -37,8 +36,7 @@ def requirements_lines(path: Path) -> list[str]:
 def model_args(model_dir: Path | None, models: list[str]) -> list[dict[str, Any]]:
     """ScoringImage ``models`` from ``--model-dir`` (one model, named after its folder, version 1)
     or from repeated ``--model NAME:VERSION=PATH``."""
-    if model_dir is not None and models:
-        raise UsageError("use either --model-dir or --model, not both")
+    options.one_model_source(model_dir, models)
     if model_dir is not None:
         if not model_dir.exists():
             raise UsageError(f"model directory {model_dir} does not exist")
@@ -55,11 +53,14 @@ def model_args(model_dir: Path | None, models: list[str]) -> list[dict[str, Any]
 
 def docker_lines(output: Path, image: str, auth: bool) -> list[str]:
     """The commands that build the folder and run the image (keys from the environment)."""
-    from mlws.components.deployment_config import CONTAINER_PORT
+    from mlws.components.runtime_env import CONTAINER_PORT, LOCAL_HOST_PORT
+    from mlws.runtime.settings import env_var_name
 
-    run = ["docker", "run", "--rm", "-p", f"127.0.0.1:{DEFAULT_HOST_PORT}:{CONTAINER_PORT}"]
+    # Published where ``mlws serve`` and LocalWebService answer by default.
+    run = ["docker", "run", "--rm", "-p", f"127.0.0.1:{LOCAL_HOST_PORT}:{CONTAINER_PORT}"]
     if auth:
-        run += ["-e", "MLWS_AUTH_MODE=key", "-e", "MLWS_PRIMARY_KEY", "-e", "MLWS_SECONDARY_KEY"]
+        run += ["-e", f"{env_var_name('auth_mode')}=key"]
+        run += ["-e", env_var_name("primary_key"), "-e", env_var_name("secondary_key")]
     return [
         shlex.join(["docker", "build", "-t", image, str(output)]),
         shlex.join([*run, image]),
@@ -67,14 +68,7 @@ def docker_lines(output: Path, image: str, auth: bool) -> list[str]:
 
 
 def package(
-    source_arg: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="SOURCE_DIRECTORY",
-            help="Folder with the entry script and its helpers (AML_APP_ROOT; default: .).",
-            show_default=False,
-        ),
-    ] = None,
+    source_arg: options.SourceArgument = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -88,21 +82,15 @@ def package(
         str,
         typer.Option(help="Entry script (.py or .R), relative to the source directory."),
     ] = "score.py",
-    source_directory: Annotated[
-        Path | None,
-        typer.Option(help="Same as SOURCE_DIRECTORY (AML_APP_ROOT).", show_default=False),
-    ] = None,
+    source_directory: options.SourceDirectoryOption = None,
     model_dir: Annotated[
         Path | None,
         typer.Option(help="One model folder (or file): AZUREML_MODEL_DIR in the image."),
     ] = None,
     model: Annotated[
         list[str] | None,
-        typer.Option(
-            "--model",
-            metavar="NAME:VERSION=PATH",
-            help="NAME:VERSION=PATH, repeatable: AZUREML_MODEL_DIR/NAME/VERSION in the image.",
-            show_default=False,
+        options.model_option(
+            "NAME:VERSION=PATH, repeatable: AZUREML_MODEL_DIR/NAME/VERSION in the image."
         ),
     ] = None,
     pip: Annotated[
@@ -160,15 +148,7 @@ def package(
     try:
         if output is None:
             raise UsageError("--output DIR is required (the folder the build context goes to)")
-        if (
-            source_arg is not None
-            and source_directory is not None
-            and source_arg != source_directory
-        ):
-            raise UsageError(
-                "give the source directory once: as SOURCE_DIRECTORY or --source-directory"
-            )
-        source = source_arg or source_directory or Path(".")
+        source = options.one_source(source_arg, source_directory) or Path(".")
         packages = list(pip or [])
         if requirements is not None:
             packages += requirements_lines(requirements)

@@ -22,13 +22,20 @@ import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
+from mlws.cli.source_options import (
+    SourceArgument,
+    SourceDirectoryOption,
+    UsageError,
+    model_option,
+    one_model_source,
+    one_source,
+)
+
+__all__ = ["UsageError", "parse_model_spec", "register", "serve"]
+
 _MODEL_SPEC = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*):(?P<version>[A-Za-z0-9._-]+)=(?P<path>.+)$"
 )
-
-
-class UsageError(Exception):
-    """Bad command-line input: shown as one line, exit code 2."""
 
 
 def parse_model_spec(spec: str) -> tuple[str, str, Path]:
@@ -67,11 +74,7 @@ def settings_overrides(
     flags: dict[str, Any],
 ) -> dict[str, Any]:
     """The settings the command line sets (flags that were given), checked for consistency."""
-    if source_arg is not None and source_directory is not None and source_arg != source_directory:
-        raise UsageError(
-            "give the source directory once: as SOURCE_DIRECTORY or --source-directory"
-        )
-    source = source_arg if source_arg is not None else source_directory
+    source = one_source(source_arg, source_directory)
     overrides: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     if source is None and entry_script is not None and "AML_APP_ROOT" not in os.environ:
         script = entry_script.expanduser()
@@ -91,14 +94,7 @@ def settings_overrides(
 
 
 def serve(
-    source_arg: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="SOURCE_DIRECTORY",
-            help="Folder with the entry script and its helpers (AML_APP_ROOT; default: .).",
-            show_default=False,
-        ),
-    ] = None,
+    source_arg: SourceArgument = None,
     entry_script: Annotated[
         Path | None,
         typer.Option(
@@ -107,22 +103,16 @@ def serve(
             show_default=False,
         ),
     ] = None,
-    source_directory: Annotated[
-        Path | None,
-        typer.Option(help="Same as SOURCE_DIRECTORY (AML_APP_ROOT).", show_default=False),
-    ] = None,
+    source_directory: SourceDirectoryOption = None,
     model_dir: Annotated[
         Path | None,
         typer.Option(help="The model folder, given to the script as AZUREML_MODEL_DIR."),
     ] = None,
     model: Annotated[
         list[str] | None,
-        typer.Option(
-            "--model",
-            metavar="NAME:VERSION=PATH",
-            help="NAME:VERSION=PATH, repeatable: lays out AZUREML_MODEL_DIR/NAME/VERSION "
-            "(Azure ML's multi-model layout) in a temporary folder of links.",
-            show_default=False,
+        model_option(
+            "NAME:VERSION=PATH, repeatable: lays out AZUREML_MODEL_DIR/NAME/VERSION "
+            "(Azure ML's multi-model layout) in a temporary folder of links."
         ),
     ] = None,
     **flags: Any,
@@ -136,8 +126,7 @@ def serve(
 
     with tempfile.TemporaryDirectory(prefix="mlws-models-") as layout:
         try:
-            if model and model_dir is not None:
-                raise UsageError("use either --model-dir or --model, not both")
+            one_model_source(model_dir, model)
             models = build_model_layout(model, Path(layout)) if model else model_dir
             overrides = settings_overrides(
                 source_arg=source_arg,

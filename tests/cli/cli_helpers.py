@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from ports import free_port
 from typer.testing import CliRunner, Result
 
 from mlws.cli.main import app
@@ -66,13 +66,6 @@ class Served:
         path = folder / "outputs.json"
         path.write_text(json.dumps(self.outputs(**extra), indent=2))
         return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(

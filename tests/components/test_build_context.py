@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from mlws.components.build_context import (
 )
 from mlws.components.dockerfile import image_env
 from mlws.components.scoring_image import ScoringImageSpec, parse_scoring_image
+from ports import free_port
 from scoring_project import Project, make_project
 
 
@@ -141,13 +141,6 @@ def test_write_context_matches_the_plan_and_is_incremental(project: Project) -> 
     assert (project.build / "models/toy/1/model.txt").read_text() == "toy-v2\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     try:
@@ -172,7 +165,7 @@ def test_the_context_serves_with_its_own_runtime_copy(project: Project, tmp_path
         env[name] = value.replace("/var/azureml-app/azureml-models", str(ctx / "models")).replace(
             "/var/azureml-app", str(ctx / "app")
         )
-    port = _free_port()
+    port = free_port()
     env.update({"PYTHONPATH": str(ctx), "MLWS_HOST": "127.0.0.1", "MLWS_PORT": str(port)})
 
     probe = subprocess.run(

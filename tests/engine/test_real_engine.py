@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
-import random
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ports import free_port
 from pulumi_engine import PulumiProject, engine_bin, engine_versions
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
@@ -67,18 +66,6 @@ GATE_PROGRAM = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    for _ in range(100):
-        port = random.randrange(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
 @pytest.fixture
 def scoring_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``mlws serve`` with key auth on a free port; yields its scoring URI and log file."""
@@ -86,7 +73,7 @@ def scoring_service(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     source.mkdir()
     (source / "score.py").write_text(SCRIPT)
     log = tmp_path / "service.log"
-    port = _free_port()
+    port = free_port()
     mlws = Path(sys.executable).with_name("mlws")
     with log.open("wb") as sink:
         server = subprocess.Popen(

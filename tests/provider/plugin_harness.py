@@ -225,23 +225,3 @@ class FakeMonitor(resource_pb2_grpc.ResourceMonitorServicer):
 
     def of_type(self, token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == token]
-
-
-def free_port() -> int:
-    """A free TCP port below the kernel's ephemeral range (32768+ on Linux).
-
-    A port handed out by ``bind(0)`` comes from the ephemeral range, where any outgoing connection
-    on this busy machine may take it again before the server under test binds it.
-    """
-    import random
-    import socket
-
-    for _ in range(100):
-        port = random.randrange(20000, 32000)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port found in 20000-32000")

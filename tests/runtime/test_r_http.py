@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ports import free_port
 from r_support import EXAMPLE, R_MISSING, SEED_RECORD, exported_coefficients, logistic_percent
 
 pytestmark = [
@@ -24,13 +24,6 @@ pytestmark = [
 
 MLWS = str(Path(sys.executable).parent / "mlws")
 RUN_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Served:

@@ -7,7 +7,6 @@ starts) never finds a key in its environment; the server reads each file once at
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import httpx
 import pytest
 from mlws.runtime.server import settings_error_message
 from mlws.runtime.settings import RuntimeSettings, env_var_name
+from ports import free_port
 from pydantic import ValidationError
 
 KEY = "file-key-0123456789abcdef"
@@ -86,13 +86,6 @@ def test_an_unreadable_file_is_one_line_naming_the_variable(tmp_path: Path) -> N
 def test_an_empty_key_file_is_no_key(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="auth_mode 'key' needs MLWS_PRIMARY_KEY"):
         RuntimeSettings(auth_mode="key", primary_key_file=write(tmp_path / "k", "\n"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from mlws.components.deployment_config import (
 )
 from mlws.components.errors import Problem, parse_config, renamed_notes
 from mlws.components.service_wiring import given_secrets, service_gate
+from mlws.runtime.settings import AuthMode
 from pulumi_azure_native import containerinstance
 
 
@@ -122,7 +123,7 @@ def reference_problems(args: AciWebServiceArgs) -> list[Problem]:
         if args.get(required) is None:
             problems.append(Problem(required, "required"))
     # Token auth is refused by the config itself: only the key is checked, whatever else is on.
-    key_auth = "key" if args.get("auth_enabled") is True else "none"
+    key_auth: AuthMode = "key" if args.get("auth_enabled") is True else "none"
     missing = credential_problem(key_auth, given_names(args))
     problems += [] if missing is None else [missing]
     registry = [args.get(k) is not None for k in ("registry_username", "registry_password")]

@@ -5,7 +5,7 @@ answers ``Construct``/``Call``/``GetSchema`` for the components (the ``Component
 provider of that interface), and ``pulumi.provider.experimental.server.ProviderServicer`` turns
 ``Check``/``Diff``/``Create``/``Read``/``Update``/``Delete`` into typed requests for a
 ``pulumi.provider.experimental.provider.Provider``. :class:`MlwsServicer` is the first, and hands
-the resource calls to the second, hosting
+the resource calls to the second (whose methods the SDK leaves unannotated), hosting
 :class:`~mlws.provider.resource_provider.CustomResourceProvider`; a
 :class:`~mlws.provider.custom_resource.ResourceError` becomes the call's error message (the SDK
 would report it as an unexpected exception).
@@ -67,7 +67,8 @@ class MlwsServicer(ProviderServicer):
 
     async def Cancel(self, request: empty_pb2.Empty, context: Any) -> empty_pb2.Empty:
         """Make running health waits give up."""
-        return await self._forward(self.custom.Cancel(request, context), context)
+        call = self.custom.Cancel(request, context)  # type: ignore[no-untyped-call]
+        return await self._forward(call, context)
 
     async def Check(self, request: proto.CheckRequest, context: Any) -> proto.CheckResponse:
         """Validate a custom resource's inputs."""
@@ -79,16 +80,20 @@ class MlwsServicer(ProviderServicer):
 
     async def Create(self, request: proto.CreateRequest, context: Any) -> proto.CreateResponse:
         """Create the resource (or, in preview, show what it would be)."""
-        return await self._forward(self.custom.Create(request, context), context)
+        call = self.custom.Create(request, context)  # type: ignore[no-untyped-call]
+        return await self._forward(call, context)
 
     async def Read(self, request: proto.ReadRequest, context: Any) -> proto.ReadResponse:
         """Refresh: the current state, or an empty id when the resource no longer exists."""
-        return await self._forward(self.custom.Read(request, context), context)
+        call = self.custom.Read(request, context)  # type: ignore[no-untyped-call]
+        return await self._forward(call, context)
 
     async def Update(self, request: proto.UpdateRequest, context: Any) -> proto.UpdateResponse:
         """Apply changed inputs in place."""
-        return await self._forward(self.custom.Update(request, context), context)
+        call = self.custom.Update(request, context)  # type: ignore[no-untyped-call]
+        return await self._forward(call, context)
 
     async def Delete(self, request: proto.DeleteRequest, context: Any) -> empty_pb2.Empty:
         """Remove what the resource owns."""
-        return await self._forward(self.custom.Delete(request, context), context)
+        call = self.custom.Delete(request, context)  # type: ignore[no-untyped-call]
+        return await self._forward(call, context)

@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 from docker_support import DockerEngine
-from image_support import EXAMPLES, BuiltImage, RenderedImage, build, free_port
+from image_support import EXAMPLES, BuiltImage, RenderedImage, build
 from mlws.components.scoring_image import default_repository, digest_of, image_name
+from ports import free_port
 
 from mlws.cli.package import write_package
 

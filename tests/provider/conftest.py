@@ -17,10 +17,10 @@ from plugin_harness import (
     Plugin,
     ToyBehaviour,
     ToyServer,
-    free_port,
     start_plugin,
     toy_handler,
 )
+from ports import free_port
 from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2_grpc, resource_pb2_grpc
 
 

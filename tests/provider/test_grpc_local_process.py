@@ -19,7 +19,8 @@ import grpc
 import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use, process_start_ticks
-from plugin_harness import Plugin, decode, details, encode, free_port, state, urn
+from plugin_harness import Plugin, decode, details, encode, state, urn
+from ports import free_port
 from pulumi.runtime import proto
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_server import MLWS, Server, free_port, start_serve, wait_until
+from live_server import MLWS, Server, start_serve, wait_until
+from ports import free_port
 from runtime_helpers import write_script
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_server import MLWS, Server, free_port, wait_until
+from live_server import MLWS, Server, wait_until
+from ports import free_port
 from runtime_helpers import write_script
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from mlws.components.deployment_config import AciDeploymentConfig, AksDeploymentConfig
+from mlws.components.deployment_config import (
+    AciDeploymentConfig,
+    AksDeploymentConfig,
+    DeploymentConfig,
+)
 from mlws.components.errors import ConfigError, parse_config, renamed_notes
 from mlws.components.local_web_service import LocalDeploymentConfig
 from mlws.components.runtime_env import (
@@ -16,10 +20,11 @@ from mlws.runtime.settings import RuntimeSettings, env_var_name
 
 
 @pytest.mark.parametrize(
-    "config", [AciDeploymentConfig, AksDeploymentConfig, LocalDeploymentConfig]
+    "made",
+    [AciDeploymentConfig(), AksDeploymentConfig(service_name="s"), LocalDeploymentConfig()],
+    ids=["aci", "aks", "local"],
 )
-def test_azure_ml_settings_take_the_runtimes_defaults(config: type[AciDeploymentConfig]) -> None:
-    made = config() if config is not AksDeploymentConfig else config(service_name="s")
+def test_azure_ml_settings_take_the_runtimes_defaults(made: DeploymentConfig) -> None:
     for azure_name, field in AZUREML_SETTINGS.items():
         assert getattr(made, azure_name) == RuntimeSettings.model_fields[field].default
 

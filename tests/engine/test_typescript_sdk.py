@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import textwrap
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
+from ports import free_port
 from pulumi_engine import PulumiProject, engine_versions, mlws_plugin
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
@@ -99,13 +99,6 @@ def _npm_install(program: Path, sdk: Path) -> None:
         pytest.fail(f"npm install failed:\n{done.stdout}\n{done.stderr}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.timeout(1800)  # gen-sdk, npm install, preview, up, destroy: 3 min idle, more when busy
 @pytest.mark.skipif(
     shutil.which("node") is None or shutil.which("npm") is None,
@@ -133,7 +126,7 @@ def test_typescript_program_on_the_generated_sdk_preview_up_destroy(tmp_path: Pa
     (program / "Pulumi.yaml").write_text(
         f"name: mlws-typescript-test\nruntime: nodejs\npackages:\n  mlws: {plugin}\n"
     )
-    port = _free_port()
+    port = free_port()
     project.run("stack", "init", "dev")
     project.run("config", "set", "port", str(port))
     project.run("config", "set", "--secret", "serviceKey", KEY)

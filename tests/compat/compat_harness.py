@@ -1,9 +1,10 @@
 """Harness of the compatibility suite: azmlinfsrv in its own venv, tiny models, both servers.
 
-The reference server ``azureml-inference-server-http`` is installed from PyPI into
-``build/compat-venv`` (once; reused while its requirement list is unchanged), so its pins never
-touch mlws's environment. scikit-learn, numpy and inference-schema are pinned there to the
-versions of the environment running the tests, so the same model pickles load in both servers.
+The reference server ``azureml-inference-server-http`` is installed from PyPI into its own venv
+under ``~/.cache/mlws/tool-venvs/`` (``tests/tool_venvs.py``; once, reused while its requirement
+list is unchanged), so its pins never touch mlws's environment. scikit-learn, numpy and
+inference-schema are pinned there to the versions of the environment running the tests, so the
+same model pickles load in both servers.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 from ports import free_port
+from tool_venvs import ToolVenvError, tool_venv
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-COMPAT_VENV = REPO / "build" / "compat-venv"
 AZMLINFSRV_VERSION = "1.5.1"
 READY_TIMEOUT_S = 90.0
 
@@ -50,32 +51,11 @@ def compat_requirements() -> list[str]:
 
 
 def ensure_compat_venv() -> Path:
-    """Create (or reuse) the reference venv and return its python; skip with pip's error."""
-    python = COMPAT_VENV / "bin" / "python"
-    marker = COMPAT_VENV / ".mlws-requirements"
-    wanted = "\n".join(compat_requirements())
-    if python.exists() and marker.exists() and marker.read_text() == wanted:
-        return python
-    if not python.exists():
-        made = subprocess.run(
-            [sys.executable, "-m", "venv", str(COMPAT_VENV)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if made.returncode != 0:
-            pytest.skip(f"could not create {COMPAT_VENV}: {made.stderr.strip()[-800:]}")
-    installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted.split()],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-    )
-    if installed.returncode != 0:
-        pytest.skip(f"pip could not install azmlinfsrv: {installed.stderr.strip()[-800:]}")
-    marker.write_text(wanted)
-    return python
+    """The reference venv's python (made or reused, ``tool_venvs``); skip with pip's error."""
+    try:
+        return tool_venv("compat", compat_requirements()) / "bin" / "python"
+    except ToolVenvError as error:
+        pytest.skip(str(error))
 
 
 @dataclass

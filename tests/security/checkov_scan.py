@@ -1,8 +1,8 @@
 """Scan what mlws deploys with checkov as a platform team would: Kubernetes objects, Dockerfiles.
 
-checkov (PyPI, an infrastructure-as-code security scanner) is installed into its own venv,
-``build/checkov-venv`` (once; reused while the pinned version is unchanged): its many exact pins
-would otherwise fight mlws's own. What is scanned:
+checkov (PyPI, an infrastructure-as-code security scanner) is installed into its own venv under
+``~/.cache/mlws/tool-venvs/`` (``tests/tool_venvs.py``; once, reused while the pinned version is
+unchanged): its many exact pins would otherwise fight mlws's own. What is scanned:
 
 * every Kubernetes object each example registers, from ``mlws render`` (in-process, under mocks)
   of each of its stacks: exactly the inputs pulumi-kubernetes would send;
@@ -29,7 +29,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
-CHECKOV_VENV = REPO / "build" / "checkov-venv"
 CHECKOV_VERSION = "3.3.30"
 #: Examples written as Python programs (``mlws render`` runs those); yaml-aci is read directly.
 KUBERNETES_PREFIX = "kubernetes:"
@@ -40,33 +39,13 @@ class CheckovUnavailable(RuntimeError):
 
 
 def ensure_checkov() -> Path:
-    """The checkov executable of ``build/checkov-venv``, installing it when needed."""
-    checkov = CHECKOV_VENV / "bin" / "checkov"
-    marker = CHECKOV_VENV / ".mlws-requirements"
-    wanted = f"checkov=={CHECKOV_VERSION}"
-    if checkov.exists() and marker.exists() and marker.read_text() == wanted:
-        return checkov
-    python = CHECKOV_VENV / "bin" / "python"
-    if not python.exists():
-        made = subprocess.run(
-            [sys.executable, "-m", "venv", str(CHECKOV_VENV)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if made.returncode != 0:
-            raise CheckovUnavailable(f"could not create {CHECKOV_VENV}: {made.stderr.strip()}")
-    installed = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", wanted],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1200,
-    )
-    if installed.returncode != 0:
-        raise CheckovUnavailable(f"pip could not install {wanted}: {installed.stderr[-800:]}")
-    marker.write_text(wanted)
-    return checkov
+    """The checkov executable of its tool venv (``tool_venvs``), installing it when needed."""
+    from tool_venvs import ToolVenvError, tool_venv
+
+    try:
+        return tool_venv("checkov", [f"checkov=={CHECKOV_VERSION}"]) / "bin" / "checkov"
+    except ToolVenvError as error:
+        raise CheckovUnavailable(str(error)) from error
 
 
 def python_examples() -> list[Path]:
@@ -317,5 +296,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
+    sys.path[:0] = [str(REPO), str(REPO / "tests")]
     raise SystemExit(main())

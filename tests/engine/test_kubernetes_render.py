@@ -10,6 +10,7 @@ The plugin is built only when asked (``MLWS_ENGINE_KUBERNETES=1``): elsewhere th
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import stat
@@ -34,7 +35,7 @@ SECRETS = {
     "primaryKey": "pk-render-5d2f9a7c1e3b",
     "secondaryKey": "sk-render-8b4e6d0a2c9f",
     "tokenSecret": "ts-render-3a7c9e1b5d2f",
-    "sslKey": "-----BEGIN PRIVATE KEY-----render-ssl-key-6e1d",
+    "sslKey": "ssl-render-key-6e1d9c4a",
 }
 CERT = "-----BEGIN CERTIFICATE-----render-cert"
 
@@ -160,7 +161,7 @@ def test_aks_web_service_renders_valid_manifests_through_the_real_provider(
 ) -> None:
     """``pulumi up`` writes every object of two AksWebServices as schema-valid YAML with the
     images, probes, hardening and secret wiring the components build; secrets reach only the
-    Secret files (the provider renders Secret values as given, in files only the owner can read)
+    Secret files (base64 in their data, in files only the owner can read)
     and never the state; a second preview changes nothing; ``pulumi destroy`` removes the files."""
     require_providers("kubernetes")
     render_dir = tmp_path / "rendered"
@@ -194,7 +195,8 @@ def test_aks_web_service_renders_valid_manifests_through_the_real_provider(
 
     accidents = objects[("Deployment", "accidents")]
     assert _container(accidents)["image"] == IMAGE
-    assert _container(accidents)["resources"]["requests"] == {"cpu": "1000m", "memory": "2048Mi"}
+    # The provider writes quantities in canonical form (k8s_manifests gives 1000m and 2048Mi).
+    assert _container(accidents)["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
     assert "replicas" not in accidents["spec"]  # the HPA owns the count
     hpa = objects[("HorizontalPodAutoscaler", "accidents")]["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6)
@@ -220,16 +222,20 @@ def test_aks_web_service_renders_valid_manifests_through_the_real_provider(
     tls = _one(objects, "Secret", "detector-tls-")
     assert ingress["tls"][0]["secretName"] == tls["metadata"]["name"]
 
-    # What the provider does with secret values in render mode: it writes them as given
-    # (stringData, plain text), warns about each such file, and keeps the files owner-only.
+    # What the provider does with secret values in render mode: it turns stringData into data,
+    # so the values are in the Secret files base64-encoded (not encrypted), nowhere else in
+    # plain text; it warns about each such file and keeps the files owner-only.
     texts = {path.name: path.read_text() for path in (render_dir / "1-manifest").glob("*.yaml")}
-    holders = {
-        name: sorted(key for key, value in SECRETS.items() if value in text)
-        for name, text in texts.items()
+    for text in texts.values():
+        for value in SECRETS.values():
+            assert value not in text
+    decoded = {
+        f"{doc['metadata']['name']}": {base64.b64decode(v).decode() for v in doc["data"].values()}
+        for (kind, _), doc in objects.items()
+        if kind == "Secret"
     }
-    secret_files = {name for name in texts if "-secret-" in name}
-    assert {name for name, keys in holders.items() if keys} == secret_files
-    assert sorted(k for keys in holders.values() for k in keys) == sorted(SECRETS)
+    assert set(SECRETS.values()) <= set().union(*decoded.values())
+    assert all("stringData" not in doc for (kind, _), doc in objects.items() if kind == "Secret")
     assert "contains a secret value in plaintext" in up.stdout + up.stderr
     for path in (render_dir / "1-manifest").iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -3,9 +3,10 @@
 ``.venv/bin/python -m benchmarks.profile [--model ridge] [--concurrency 16] [--seconds 8]``
 
 Starts ``mlws serve`` with one worker and the benchmark's settings (key auth, request log, metrics),
-drives it with wrk and samples the worker with ``py-spy record --gil`` (only the thread holding the
-GIL, so idle waits do not count). Prints the functions holding the GIL most, by own time and
-including callees. py-spy is installed into ``build/bench/venvs/tools`` on first use.
+drives it with wrk and samples the supervisor and its worker with ``py-spy record --gil`` (only
+the thread holding the GIL, so idle waits do not count). Prints the functions holding the GIL
+most, by own time and including callees. py-spy is installed into ``build/bench/venvs/tools`` on
+first use.
 """
 
 from __future__ import annotations
@@ -99,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         load(2)
         loader = threading.Thread(target=load, args=(args.seconds + 2,))
         loader.start()
-        record = ["record", "--pid", str(spec.server.process.pid), "--gil", "--nonblocking"]
+        # The launched process is the supervisor; --subprocesses samples its worker too.
+        record = ["record", "--pid", str(spec.server.process.pid), "--subprocesses"]
+        record += ["--gil", "--nonblocking"]
         options = ["--duration", str(args.seconds), "--rate", "500", "--format", "raw"]
         subprocess.run(
             [str(spy), *record, *options, "--output", str(out)],

@@ -86,11 +86,18 @@ class Scanned:
             path.write_text(text)
 
 
+#: Stacks that read their image from another stack through a StackReference, which has no
+#: outputs under mocks: offline they render with the image pinned, as docs/promotion.md says.
+PINNED_IMAGE = "mlwspromotiondev.azurecr.io/diabetes@sha256:" + "b" * 64
+PROMOTED_STACKS = {("promotion", "staging"), ("promotion", "prod")}
+
+
 def rendered_example(example: Path, stack: str) -> tuple[list[dict[str, Any]], Path | None]:
     """Kubernetes objects of ``example``'s ``stack`` under mocks, and its build context, if any."""
     from mlws.render import render_program
 
-    render = render_program(example, stack)
+    overrides = {"imageRef": PINNED_IMAGE} if (example.name, stack) in PROMOTED_STACKS else {}
+    render = render_program(example, stack, overrides=overrides)
     objects = [
         _named(dict(resource.inputs), resource.name)
         for resource in render.resources

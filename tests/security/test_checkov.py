@@ -97,6 +97,7 @@ def test_every_example_and_builder_object_was_scanned(findings: list[Finding]) -
         "aks-gpu-dev",
         "local-sklearn-dev",
         "multi-model-dev",
+        "promotion-dev",
         "r-accident-dev",
         "yaml-aci",
     }

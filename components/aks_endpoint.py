@@ -23,7 +23,7 @@ from mlws.components._package import type_token
 from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config
 from mlws.components.aks_web_service import AksWebServiceArgs, create_object, reference_problems
 from mlws.components.errors import Problem
-from mlws.components.k8s_manifests import Manifest
+from mlws.components.k8s_metadata import Manifest
 from mlws.components.service_wiring import given_secrets, service_gate
 
 

@@ -1,6 +1,6 @@
 """Pure builders for the Kubernetes objects of an ``AksEndpoint`` (config in, dicts out).
 
-Each deployment gets the objects an ``AksWebService`` has, built by :mod:`k8s_manifests` from
+Each deployment gets the objects an ``AksWebService`` has, built by the k8s_* builders from
 that deployment's ``AksDeploymentConfig`` (named ``<endpoint>-<deployment>``): ServiceAccount,
 NetworkPolicy (admitting only the Gateway's namespace), Deployment, a ClusterIP Service,
 HorizontalPodAutoscaler and PodDisruptionBudget. The endpoint has one keys Secret every
@@ -22,9 +22,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from mlws.components import k8s_manifests
+from mlws.components import k8s_setup
 from mlws.components.aks_endpoint_config import DEPLOYMENT_HEADER, AksEndpointConfig
-from mlws.components.k8s_manifests import Manifest
+from mlws.components.k8s_metadata import Manifest, secret_name
+from mlws.components.k8s_workload import workload_objects
 
 #: Gateway API group and the version of its standard channel mlws writes.
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
@@ -64,8 +65,8 @@ def setup_objects(
     """The endpoint's shared objects by role: Namespace (with ``create_namespace``) and the keys
     Secret every deployment mounts (``autoname``: named by Pulumi, see ``auth_secret``)."""
     objects = {
-        "namespace": k8s_manifests.namespace(config.settings),
-        "auth": k8s_manifests.auth_secret(config.settings, secret_values, autoname=autoname),
+        "namespace": k8s_setup.namespace(config.settings),
+        "auth": k8s_setup.auth_secret(config.settings, secret_values, autoname=autoname),
     }
     return {
         role: _labelled(manifest, endpoint_labels(config))
@@ -86,14 +87,12 @@ def deployment_objects(
     pdb (those its config asks for), named ``<endpoint>-<deployment>``."""
     dep = config.deployments[deployment]
     objects: dict[str, Manifest | None] = {
-        "serviceaccount": k8s_manifests.service_account(dep),
-        "networkpolicy": k8s_manifests.network_policy(
-            dep, admit_namespaces=gateway_namespaces(config)
-        ),
-        **k8s_manifests.workload_objects(
+        "serviceaccount": k8s_setup.service_account(dep),
+        "networkpolicy": k8s_setup.network_policy(dep, admit_namespaces=gateway_namespaces(config)),
+        **workload_objects(
             dep,
             image=image,
-            auth_secret_name=auth_secret_name or k8s_manifests.secret_name(config.settings),
+            auth_secret_name=auth_secret_name or secret_name(config.settings),
             secret_settings=secret_settings,
             cluster_ip=True,
         ),

@@ -1,14 +1,15 @@
 """``AksWebService``: a scoring image served by Azure Kubernetes Service (or any Kubernetes).
 
-pulumi-kubernetes objects built from the pure manifests of :mod:`mlws.components.k8s_manifests`:
-a Deployment, a Service, a HorizontalPodAutoscaler (unless ``num_replicas``), a
-PodDisruptionBudget, a Secret with the keys or token secret (mounted into the pods as read-only
-files), a ServiceAccount, a NetworkPolicy, and with ``ssl_enabled`` an Ingress (and a TLS Secret
-when a certificate is given); by default a ``HealthGate`` makes ``pulumi up`` wait until the
-service answers. The pods are locked down by default (docs/security.md). Objects go through an
-explicit Kubernetes provider built from ``kubeconfig`` (``AksCluster.kubeconfig``), or the
-ambient/inherited provider when none is given. Settings follow Azure ML's
-``aks_webservice_deployment_config``; everything is validated before any resource is registered.
+pulumi-kubernetes objects built from the pure manifests of :mod:`mlws.components.k8s_setup`
+and :mod:`mlws.components.k8s_workload`: a Deployment, a Service, a HorizontalPodAutoscaler
+(unless ``num_replicas``), a PodDisruptionBudget, a Secret with the keys or token secret (mounted
+into the pods as read-only files), a ServiceAccount, a NetworkPolicy, and with ``ssl_enabled`` an
+Ingress (and a TLS Secret when a certificate is given); by default a ``HealthGate`` makes
+``pulumi up`` wait until the service answers. The pods are locked down by default
+(docs/security.md). Objects go through an explicit Kubernetes provider built from ``kubeconfig``
+(``AksCluster.kubeconfig``), or the ambient/inherited provider when none is given. Settings
+follow Azure ML's ``aks_webservice_deployment_config``; everything is validated before any
+resource is registered.
 """
 
 from collections.abc import Mapping
@@ -16,13 +17,14 @@ from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
-from mlws.components import k8s_manifests
 from mlws.components._package import type_token
 from mlws.components.deployment_config import (
     AksDeploymentConfig,
 )
 from mlws.components.errors import Problem, parse_config
-from mlws.components.k8s_manifests import SELECTOR_LABEL, Manifest
+from mlws.components.k8s_metadata import SELECTOR_LABEL, Manifest
+from mlws.components.k8s_setup import setup_objects
+from mlws.components.k8s_workload import workload_objects
 from mlws.components.service_wiring import given_secrets, service_gate
 
 
@@ -203,7 +205,7 @@ def _snake(key: str) -> str:
 
 
 def create_object(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> Any:
-    """Register the pulumi-kubernetes resource for ``manifest`` (a dict from k8s_manifests)."""
+    """Register the pulumi-kubernetes resource for ``manifest`` (a dict from the k8s_* builders)."""
     cls = _KINDS[(manifest["apiVersion"], manifest["kind"])]
     fields = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
     if manifest["kind"] == "Secret":
@@ -306,7 +308,7 @@ class AksWebService(pulumi.ComponentResource):
             for setting, value in given_secrets(config, args).items()
         }
         tls_given = config.ssl_enabled and not config.tls_secret_name
-        setup = k8s_manifests.setup_objects(
+        setup = setup_objects(
             config,
             secret_values=values,
             tls_certificate=args.get("ssl_certificate") if tls_given else None,
@@ -320,7 +322,7 @@ class AksWebService(pulumi.ComponentResource):
                 child = pulumi.ResourceOptions.merge(
                     child, pulumi.ResourceOptions(depends_on=[created[role]])
                 )
-        workload = k8s_manifests.workload_objects(
+        workload = workload_objects(
             config,
             image=args["image"],
             auth_secret_name=created["auth"].metadata.name if "auth" in created else None,

@@ -24,7 +24,7 @@ from mlws.components.deployment_config import (
     parse_label,
     parse_taint,
 )
-from mlws.components.k8s_manifests import GPU_RESOURCE
+from mlws.components.k8s_pod import GPU_RESOURCE
 from mlws.runtime.settings import RuntimeSettings, env_var_name
 
 from mlws.render.model import SECRET, UNKNOWN

@@ -23,7 +23,7 @@ from mlws.components.aks_endpoint_manifests import (
     manifests,
 )
 from mlws.components.deployment_config import CONTAINER_PORT
-from mlws.components.k8s_manifests import SELECTOR_LABEL, Manifest
+from mlws.components.k8s_metadata import SELECTOR_LABEL, Manifest
 
 K8S_VERSIONS = ("1.30", "1.33")
 BLUE = "myacr.azurecr.io/diabetes@sha256:" + "b" * 64

@@ -16,20 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mlws.components.aks_cluster_spec import GpuNodePoolConfig, nvidia_device_plugin
 from mlws.components.deployment_config import CONTAINER_PORT, SECRETS_MOUNT, AksDeploymentConfig
-from mlws.components.k8s_manifests import (
-    GPU_RESOURCE,
-    SECRETS_VOLUME,
-    SELECTOR_LABEL,
-    Manifest,
-    auth_secret,
-    cpu_quantity,
-    deployment,
-    horizontal_pod_autoscaler,
-    ingress,
-    manifests,
-    memory_quantity,
-    service,
-)
+from mlws.components.k8s_manifests import manifests
+from mlws.components.k8s_metadata import SELECTOR_LABEL, Manifest
+from mlws.components.k8s_pod import GPU_RESOURCE, SECRETS_VOLUME, cpu_quantity, memory_quantity
+from mlws.components.k8s_setup import auth_secret
+from mlws.components.k8s_workload import deployment, horizontal_pod_autoscaler, ingress, service
 from mlws.runtime.settings import env_var_name
 
 K8S_VERSIONS = ("1.30", "1.33")

@@ -5,7 +5,7 @@ from typing import Any
 
 import pulumi
 import pytest
-from mlws.components import k8s_manifests
+from mlws.components import k8s_manifests, k8s_workload
 from mlws.components.aci_web_service import AciWebService
 from mlws.components.aks_cluster_spec import GpuNodePoolConfig, nvidia_device_plugin
 from mlws.components.deployment_config import AciDeploymentConfig, AksDeploymentConfig
@@ -36,7 +36,7 @@ def aks(**settings: Any) -> AksDeploymentConfig:
 
 
 def deployment(image: str = DIGEST, **settings: Any) -> dict[str, Any]:
-    return props(k8s_manifests.deployment(aks(**settings), image=image))
+    return props(k8s_workload.deployment(aks(**settings), image=image))
 
 
 def container(deploy: dict[str, Any]) -> dict[str, Any]:

@@ -26,13 +26,9 @@ from mlws.components.deployment_config import (
     AksDeploymentConfig,
 )
 from mlws.components.dockerfile import USER_ID
-from mlws.components.k8s_manifests import (
-    deployment,
-    manifests,
-    namespace,
-    network_policy,
-    service_account,
-)
+from mlws.components.k8s_manifests import manifests
+from mlws.components.k8s_setup import namespace, network_policy, service_account
+from mlws.components.k8s_workload import deployment
 from mlws.runtime.settings import env_var_name
 from pydantic import ValidationError
 

@@ -2,7 +2,8 @@
 
 :func:`serve` binds the socket itself, then supervises ``workers`` worker processes sharing it
 (one by default): a worker that dies is restarted, one with a call stuck past the scoring timeout
-is replaced, and while no worker is ready this process answers the probes. Exit codes: 0 after
+is replaced, one whose event loop stops (a call holding the GIL) is killed and restarted, and while
+no worker is ready this process answers the probes. Exit codes: 0 after
 SIGTERM/SIGINT (in-flight requests are finished first), :data:`INIT_FAILED_EXIT` when the entry
 script cannot start or workers keep dying during ``init()`` (every worker is stopped), 1 for other
 failures.
@@ -10,6 +11,7 @@ failures.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import faulthandler
@@ -28,6 +30,7 @@ from types import FrameType
 from typing import Protocol
 
 import uvicorn
+from mlws.runtime import heartbeat
 from mlws.runtime.app import ScoringApp
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import configure_logging
@@ -142,7 +145,7 @@ def run_worker(
         timeout_graceful_shutdown=settings.scoring_timeout_ms // 1000 + 5,
         log_level=settings.log_level,
     )
-    server = _WorkerServer(config, supervised)
+    server = _WorkerServer(config, supervised, events.beat if events is not None else None)
     # uvicorn re-raises the signal it caught once it has shut down gracefully; with these
     # handlers in place that re-raise is harmless and the process exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -150,6 +153,7 @@ def run_worker(
     server.run(sockets=[sock])
     if events is not None:
         events.ready.clear()
+        heartbeat.stamp(events.beat)  # the loop has stopped: the exit has a full window
     if recycled:  # the stuck threads cannot be joined: leave them behind
         logging.shutdown()
         sys.stderr.flush()
@@ -168,9 +172,18 @@ class _WorkerServer(uvicorn.Server):
     which the supervisor forwards) forces the exit, as uvicorn's own Ctrl-C twice does.
     """
 
-    def __init__(self, config: uvicorn.Config, supervised: bool) -> None:
+    def __init__(
+        self, config: uvicorn.Config, supervised: bool, beat: heartbeat.Cell | None = None
+    ) -> None:
         super().__init__(config)
         self.supervised = supervised
+        self.beat = beat
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """Start serving, and the heartbeat the supervisor watches."""
+        await super().startup(sockets)
+        if self.beat is not None:
+            heartbeat.start(self.beat, asyncio.get_running_loop())
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Act on SIGTERM (graceful) and SIGINT (graceful alone, forcing after a SIGTERM)."""
@@ -216,6 +229,8 @@ class WorkerEvents:
     """The worker takes requests now (cleared when it stops taking them)."""
     replace: EventLike
     """A call outlived the scoring timeout: start a successor, then stop this worker."""
+    beat: heartbeat.Cell
+    """Stamped by the worker's event loop while it serves (:mod:`mlws.runtime.heartbeat`)."""
 
 
 def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:
@@ -241,8 +256,10 @@ def _worker_main(
     # Workers stay in the supervisor's process group, so tools that stop or measure a server by
     # its group (the benchmark, LocalProcessService) reach them too.
     _die_with_parent(supervisor)
-    # A segfault or abort in the script or a native library prints every thread's stack.
+    # A segfault or abort in the script or a native library prints every thread's stack, and so
+    # does the supervisor's DUMP_STACKS before it kills a worker whose event loop has stopped.
     faulthandler.enable(all_threads=True)
+    faulthandler.register(DUMP_STACKS, all_threads=True)
     sys.exit(run_worker(settings, sock, init_first=True, events=events))
 
 
@@ -259,6 +276,11 @@ def _die_with_parent(supervisor: int) -> None:
 
 
 _PR_SET_PDEATHSIG = 1
+#: The signal on which a worker writes every thread's stack to stderr (faulthandler's C handler
+#: needs no GIL, so it works while a call holds it).
+DUMP_STACKS = signal.SIGUSR1
+#: Seconds between asking an unresponsive worker for its stacks and killing it.
+DUMP_WAIT_S = 0.2
 
 
 def _worker_context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
@@ -293,6 +315,8 @@ class _Worker:
     replacing: bool = False
     """A successor is (being) started; this one stops once every counted worker is ready."""
     retired: bool = False
+    unresponsive: bool = False
+    """Its event loop stopped stamping the heartbeat: it was killed."""
 
 
 class Supervisor:
@@ -301,7 +325,8 @@ class Supervisor:
     Hand-written because the servers' own supervisors (uvicorn's, gunicorn's) restart workers
     but know nothing of ``init()``: none waits for a model to load before a worker takes
     requests, answers probes meanwhile, replaces a worker with a stuck call only once its
-    successor is ready, or gives up on an ``init()`` that kills its process.
+    successor is ready, kills one whose event loop stopped (its heartbeat, a call holding the
+    GIL), or gives up on an ``init()`` that kills its process.
     """
 
     def __init__(self, settings: RuntimeSettings, sock: socket.socket) -> None:
@@ -356,7 +381,9 @@ class Supervisor:
 
     def _start(self) -> _Worker:
         context = self.context
-        events = WorkerEvents(context.Event(), context.Event(), context.Event())
+        events = WorkerEvents(
+            context.Event(), context.Event(), context.Event(), context.RawValue("d", 0.0)
+        )
         process = context.Process(
             target=_worker_main,
             args=(self.settings, self.sock, events, os.getpid()),
@@ -380,6 +407,7 @@ class Supervisor:
             elif not self._reap(worker, exitcode):
                 return
         for worker in alive:
+            self._check_heartbeat(worker)
             if worker.events.started.is_set():
                 self.failures = 0
             if worker.events.replace.is_set() and not worker.replacing:
@@ -398,6 +426,25 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(worker.process.pid, signal.SIGTERM)
 
+    def _check_heartbeat(self, worker: _Worker) -> None:
+        """Kill a worker whose event loop has been silent past the scoring timeout (plus grace)."""
+        silent = heartbeat.silent_for(worker.events.beat)
+        limit = heartbeat.silence_limit_s(self.settings.scoring_timeout_ms)
+        pid = worker.process.pid
+        if worker.unresponsive or silent is None or silent <= limit or pid is None:
+            return
+        worker.unresponsive = True
+        logger.error(
+            "worker %s has not answered for %.1f s (its event loop is blocked, e.g. by a call "
+            "holding the GIL); its threads' stacks follow, then it is killed",
+            pid,
+            silent,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, DUMP_STACKS)
+            time.sleep(DUMP_WAIT_S)
+            os.kill(pid, signal.SIGKILL)
+
     def _reap(self, worker: _Worker, exitcode: int) -> bool:
         """Account for a worker that ended; False when the server must stop."""
         worker.process.join()
@@ -407,6 +454,9 @@ class Supervisor:
             self.code = INIT_FAILED_EXIT
             self.stop.append(0)
             return False
+        if worker.unresponsive:
+            logger.error("worker %s (unresponsive) was killed; starting another", pid)
+            return True
         if worker.replacing or worker.events.replace.is_set():
             logger.info("worker %s with a stuck call has stopped", pid)
             return True

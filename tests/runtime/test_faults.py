@@ -193,3 +193,72 @@ def test_health_is_healthy_only_once_init_finished(servers: list[Server], tmp_pa
     server.wait_ready()
     health = httpx.get(f"{server.url}/", timeout=5)
     assert (health.status_code, health.text) == (200, "Healthy")
+
+
+#: Entry script whose run() holds the GIL for as long as asked: a native call that never
+#: releases it (ctypes.PyDLL keeps the GIL across the call) or a regular expression backtracking
+#: catastrophically (the regex engine never releases it either).
+HOLDS_GIL = """
+import ctypes, json, os, re
+
+def init():
+    pass
+
+def run(raw_data):
+    how = json.loads(raw_data).get("hold")
+    if how == "native":
+        ctypes.PyDLL(None).sleep(120)
+    if how == "regex":
+        re.match(r"(a+)+$", "a" * 40 + "b")
+    return {"pid": os.getpid()}
+"""
+
+
+@pytest.mark.parametrize("how", ["native", "regex"])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_run_holding_the_gil_gets_its_worker_killed_and_restarted(
+    servers: list[Server], tmp_path: Path, how: str, workers: str
+) -> None:
+    """The worker's event loop cannot run, so no 504: the supervisor sees its heartbeat stop."""
+    (tmp_path / "score.py").write_text(HOLDS_GIL)
+    server = start_serve(servers, tmp_path, "--workers", workers, "--scoring-timeout-ms", "1000")
+    server.wait_ready()
+    before = pid_of(server)
+    outcome: list[httpx.Response | Exception] = []
+
+    def holding() -> None:
+        try:
+            outcome.append(score(server, {"hold": how}))
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    held_at = time.monotonic()
+    client = threading.Thread(target=holding, daemon=True)
+    client.start()
+    client.join(60)
+    assert not client.is_alive(), "the client in flight hangs"
+    closed_after = time.monotonic() - held_at
+    answer = outcome[0]
+    if isinstance(answer, httpx.Response):  # a JSON 5xx, or else a closed connection
+        assert answer.status_code >= 500, answer.text
+        assert "message" in answer.json()
+    else:
+        assert isinstance(answer, httpx.TransportError)
+    server.wait_log("has not answered for")
+    recovered = wait_until(
+        lambda: server.status("/ready") == 200 and pid_of(server) != before, 60, "a new worker"
+    )
+    total = time.monotonic() - held_at
+    if workers == "1":
+        assert pid_of(server) != before
+    server.wait_log("(unresponsive) was killed; starting another")
+    # faulthandler's stacks, written while the call still held the GIL, name the script's frame.
+    assert "in run" in server.log
+    assert "score.py" in server.log
+    print(
+        f"\n[figure] run() holding the GIL ({how}, {workers} worker(s), 1 s scoring timeout): "
+        f"client's connection closed {closed_after:.2f} s after the call began, scoring again "
+        f"{recovered:.2f} s later ({total:.2f} s in all)"
+    )
+    code, _ = server.stop()
+    assert code == 0

@@ -14,15 +14,14 @@ every problem named, before any resource is registered.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict, cast
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
 from mlws.components import aks_endpoint_manifests
 from mlws.components._package import type_token
 from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config
-from mlws.components.aks_web_service import AksWebServiceArgs, create_object, reference_problems
-from mlws.components.errors import Problem
+from mlws.components.aks_web_service import create_object, credential_problems
 from mlws.components.k8s_metadata import Manifest
 from mlws.components.service_wiring import given_secrets, service_gate
 
@@ -108,12 +107,6 @@ def _create(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> Any:
     return create_object(name, manifest, opts)
 
 
-def _credential_problems(args: Mapping[str, Any]) -> list[Problem]:
-    """A missing key or token secret, checked as ``AksWebService`` checks it (one home)."""
-    given = {k: v for k, v in args.items() if not k.startswith("ssl")}
-    return reference_problems(cast(AksWebServiceArgs, {**given, "image": "-"}))
-
-
 class AksEndpoint(pulumi.ComponentResource):
     """One scoring endpoint on AKS with several deployments and a traffic split (blue/green)."""
 
@@ -146,7 +139,7 @@ class AksEndpoint(pulumi.ComponentResource):
             subject=f"AksEndpoint {name!r}",
             name=name,
             references=REFERENCES,
-            problems=_credential_problems(flat),
+            problems=credential_problems(flat),
         )
         super().__init__(type_token("AksEndpoint"), name, None, opts)
         created = self._objects(name, config, images, flat)

@@ -18,6 +18,7 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 from mlws.components._package import type_token
+from mlws.components.credentials import credential_problem, given_names, requested_auth_mode
 from mlws.components.deployment_config import (
     AksDeploymentConfig,
 )
@@ -160,30 +161,24 @@ _KINDS: dict[tuple[str, str], Any] = {
 }
 
 
+def credential_problems(args: Mapping[str, Any]) -> list[Problem]:
+    """The key or token secret the requested auth mode needs and ``args`` lack: key auth is on by
+    default on AKS; token auth may take its tokens from an external issuer instead of a secret."""
+    external = bool(args.get("token_jwks_url") or args.get("token_issuer"))
+    missing = credential_problem(
+        requested_auth_mode(args, key_auth_default=True),
+        given_names(args),
+        external_issuer=external,
+    )
+    return [] if missing is None else [missing]
+
+
 def reference_problems(args: AksWebServiceArgs) -> list[Problem]:
     """Missing or contradictory resource references (known at preview: presence only)."""
     problems: list[Problem] = []
     if args.get("image") is None:
         problems.append(Problem("image", "required"))
-    token = args.get("token_auth_enabled") is True
-    auth = args.get("auth_enabled")
-    key_auth = auth if isinstance(auth, bool) else not token
-    if key_auth and not token and args.get("primary_key") is None:
-        problems.append(
-            Problem(
-                "primary_key",
-                "required with key auth (on by default on AKS; set auth_enabled False to turn off)",
-            )
-        )
-    external = args.get("token_jwks_url") or args.get("token_issuer")
-    if token and args.get("token_secret") is None and not external:
-        problems.append(
-            Problem(
-                "token_secret",
-                "required with token_auth_enabled (or an external issuer: token_jwks_url or "
-                "token_issuer)",
-            )
-        )
+    problems += credential_problems(args)
     if (args.get("ssl_certificate") is None) != (args.get("ssl_key") is None):
         problems.append(Problem("ssl_key", "ssl_certificate and ssl_key go together"))
     if args.get("ssl_enabled") is True:

@@ -1,4 +1,5 @@
-"""What mlws's language hosts share: how they serve the engine and report their version.
+"""What mlws's language hosts share: how they serve the engine, report their version, and answer
+the calls they answer alike (:class:`LanguageHostBase`).
 
 ``scripts/pulumi-engine`` installs this module beside the hosts (``pulumi-language-python``,
 ``pulumi-language-nodejs``), which import it from there.
@@ -19,11 +20,30 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc
+from google.protobuf import empty_pb2, json_format
+from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
 
 _VERSION_FILE = Path(__file__).with_name("mlws-language-host.version")
 VERSION = _VERSION_FILE.read_text().strip() if _VERSION_FILE.exists() else "0.0.0"
 """The engine's version, reported as the hosts' own (scripts/pulumi-engine writes the file)."""
+
+BAIL_EXIT_CODE = 32
+"""A program's exit code for "the error was already shown to the user" (both SDKs use it)."""
+
+
+def options_of(info: Any) -> dict[str, Any]:
+    """The runtime options of Pulumi.yaml (``runtime.options``) as plain values."""
+    return json_format.MessageToDict(info.options) if info.HasField("options") else {}
+
+
+def run_response(code: int, error: str) -> Any:
+    """The ``RunResponse`` for a program's exit code: success, bail, or ``error`` (with the code
+    appended)."""
+    if code == 0:
+        return language_pb2.RunResponse()
+    if code == BAIL_EXIT_CODE:
+        return language_pb2.RunResponse(bail=True)
+    return language_pb2.RunResponse(error=f"{error}: {code}")
 
 
 class Children:
@@ -94,6 +114,36 @@ class Children:
         finally:
             with self._lock:
                 self._running.discard(child)
+
+
+class LanguageHostBase(language_pb2_grpc.LanguageRuntimeServicer):
+    """The ``LanguageRuntime`` calls both hosts answer the same way: the handshake, the version,
+    no dependency discovery (the engine loads each provider when a resource first asks for it),
+    and ``Cancel`` ending the processes they run (:attr:`children`)."""
+
+    def __init__(self, engine_address: str) -> None:
+        self.engine_address = engine_address
+        self.children = Children()
+
+    def Handshake(self, request: Any, context: Any) -> Any:
+        self.engine_address = request.engine_address
+        return language_pb2.LanguageHandshakeResponse()
+
+    def GetPluginInfo(self, request: Any, context: Any) -> Any:
+        return plugin_pb2.PluginInfo(version=VERSION)
+
+    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
+        return language_pb2.GetRequiredPluginsResponse()
+
+    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
+        return language_pb2.GetRequiredPackagesResponse()
+
+    def GetProgramDependencies(self, request: Any, context: Any) -> Any:
+        return language_pb2.GetProgramDependenciesResponse()
+
+    def Cancel(self, request: Any, context: Any) -> Any:
+        self.children.terminate_all()
+        return empty_pb2.Empty()
 
 
 def watch_engine(address: str) -> None:

@@ -33,23 +33,14 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, json_format
-from mlws_language_host import VERSION, Children, serve
-from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
+from mlws_language_host import LanguageHostBase, options_of, run_response, serve
+from pulumi.runtime.proto import language_pb2
 
 RUN_MODULE = "@pulumi/pulumi/cmd/run"
 """The program runner inside the ``@pulumi/pulumi`` npm package."""
 
 CODEGEN = Path(__file__).with_name("mlws-nodejs-codegen")
 """The SDK generator ``scripts/pulumi-engine`` builds from upstream's Go code generator."""
-
-BAIL_EXIT_CODE = 32
-"""``@pulumi/pulumi``'s exit code for "the error was already shown to the user"."""
-
-
-def options_of(info: Any) -> dict[str, Any]:
-    """The runtime options of Pulumi.yaml (``runtime.options``) as plain values."""
-    return json_format.MessageToDict(info.options) if info.HasField("options") else {}
 
 
 def locate_run_module(program_dir: str, node: str) -> str:
@@ -112,28 +103,8 @@ def program_environment(request: Any, options: Mapping[str, Any]) -> dict[str, s
     return env
 
 
-class NodeLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
+class NodeLanguageHost(LanguageHostBase):
     """The ``LanguageRuntime`` service for Node.js programs."""
-
-    def __init__(self, engine_address: str) -> None:
-        self.engine_address = engine_address
-        self.children = Children()
-
-    def Handshake(self, request: Any, context: Any) -> Any:
-        self.engine_address = request.engine_address
-        return language_pb2.LanguageHandshakeResponse()
-
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:
-        return plugin_pb2.PluginInfo(version=VERSION)
-
-    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
-        return language_pb2.GetRequiredPluginsResponse()
-
-    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
-        return language_pb2.GetRequiredPackagesResponse()
-
-    def GetProgramDependencies(self, request: Any, context: Any) -> Any:
-        return language_pb2.GetProgramDependenciesResponse()
 
     def About(self, request: Any, context: Any) -> Any:
         node = shutil.which("node")
@@ -160,12 +131,7 @@ class NodeLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         child = subprocess.Popen(  # noqa: S603
             args, cwd=request.pwd or program_dir, env=program_environment(request, options)
         )
-        code = self.children.wait(child)
-        if code == 0:
-            return language_pb2.RunResponse()
-        if code == BAIL_EXIT_CODE:
-            return language_pb2.RunResponse(bail=True)
-        return language_pb2.RunResponse(error=f"Program exited with non-zero exit code: {code}")
+        return run_response(self.children.wait(child), "Program exited with non-zero exit code")
 
     def InstallDependencies(self, request: Any, context: Any) -> Iterator[Any]:
         root = request.info.program_directory or request.directory
@@ -196,10 +162,6 @@ class NodeLanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         if done.returncode != 0:
             context.abort(grpc.StatusCode.UNKNOWN, done.stderr.decode(errors="replace").strip())
         return language_pb2.GeneratePackageResponse.FromString(done.stdout)
-
-    def Cancel(self, request: Any, context: Any) -> Any:
-        self.children.terminate_all()
-        return empty_pb2.Empty()
 
 
 if __name__ == "__main__":

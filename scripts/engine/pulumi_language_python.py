@@ -30,15 +30,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, json_format
-from mlws_language_host import VERSION, Children, serve
-from pulumi.runtime.proto import analyzer_pb2, language_pb2, language_pb2_grpc, plugin_pb2
+from mlws_language_host import LanguageHostBase, options_of, run_response, serve
+from pulumi.runtime.proto import analyzer_pb2, language_pb2
 
 EXEC_SHIM = Path(__file__).with_name("pulumi-language-python-exec")
 """Upstream's shim that configures the Python SDK and runs the program (in the sdk/v3 module)."""
-
-BAIL_EXIT_CODE = 32
-"""The shim's exit code for "the error was already shown to the user"."""
 
 
 def python_command(root: str, options: Mapping[str, Any]) -> list[str]:
@@ -94,11 +90,6 @@ def policy_pack_environment(stack: Any) -> dict[str, str]:
         "PULUMI_CONFIG": json.dumps(dict(stack.config)) if stack.config else "",
     }
     return {key: value for key, value in env.items() if value}
-
-
-def options_of(info: Any) -> dict[str, Any]:
-    """The runtime options of Pulumi.yaml (``runtime.options``) as plain values."""
-    return json_format.MessageToDict(info.options) if info.HasField("options") else {}
 
 
 ANALYZER_SERVICE = "pulumirpc.Analyzer"
@@ -201,28 +192,8 @@ class PolicyPackProxy(grpc.GenericRpcHandler):
         return answer
 
 
-class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
+class LanguageHost(LanguageHostBase):
     """The ``LanguageRuntime`` service for Python programs, plugins and policy packs."""
-
-    def __init__(self, engine_address: str) -> None:
-        self.engine_address = engine_address
-        self.children = Children()
-
-    def Handshake(self, request: Any, context: Any) -> Any:
-        self.engine_address = request.engine_address
-        return language_pb2.LanguageHandshakeResponse()
-
-    def GetPluginInfo(self, request: Any, context: Any) -> Any:
-        return plugin_pb2.PluginInfo(version=VERSION)
-
-    def GetRequiredPlugins(self, request: Any, context: Any) -> Any:
-        return language_pb2.GetRequiredPluginsResponse()
-
-    def GetRequiredPackages(self, request: Any, context: Any) -> Any:
-        return language_pb2.GetRequiredPackagesResponse()
-
-    def GetProgramDependencies(self, request: Any, context: Any) -> Any:
-        return language_pb2.GetProgramDependenciesResponse()
 
     def About(self, request: Any, context: Any) -> Any:
         return language_pb2.AboutResponse(executable=sys.executable, version=sys.version.split()[0])
@@ -236,12 +207,7 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
         args = [*command, "-u", str(EXEC_SHIM), *program_arguments(request, self.engine_address)]
         # The program's output goes where ours goes: the engine shows it as the program's.
         child = subprocess.Popen(args, env=program_environment(request))  # noqa: S603
-        code = self.children.wait(child)
-        if code == 0:
-            return language_pb2.RunResponse()
-        if code == BAIL_EXIT_CODE:
-            return language_pb2.RunResponse(bail=True)
-        return language_pb2.RunResponse(error=f"program exited with non-zero exit code: {code}")
+        return run_response(self.children.wait(child), "program exited with non-zero exit code")
 
     def RunPlugin(self, request: Any, context: Any) -> Iterator[Any]:
         program_dir = request.info.program_directory
@@ -343,10 +309,6 @@ class LanguageHost(language_pb2_grpc.LanguageRuntimeServicer):
                 yield language_pb2.InstallDependenciesResponse(stdout=line)
             if self.children.wait(child) != 0:
                 context.abort(grpc.StatusCode.UNKNOWN, f"{' '.join(step)} failed")
-
-    def Cancel(self, request: Any, context: Any) -> Any:
-        self.children.terminate_all()
-        return empty_pb2.Empty()
 
 
 if __name__ == "__main__":

@@ -63,3 +63,20 @@ def test_node_program_arguments_follow_upstreams_order() -> None:
         "4",
         ".",
     ]
+
+
+def test_a_programs_exit_code_is_success_bail_or_an_error_naming_it() -> None:
+    base = importlib.import_module("mlws_language_host")
+    assert base.run_response(0, "program exited") == language_pb2.RunResponse()
+    assert base.run_response(32, "program exited") == language_pb2.RunResponse(bail=True)
+    assert base.run_response(3, "program exited").error == "program exited: 3"
+
+
+def test_both_hosts_answer_the_shared_calls_alike() -> None:
+    base = importlib.import_module("mlws_language_host")
+    for host in (nodejs_host.NodeLanguageHost("127.0.0.1:1"), python_host.LanguageHost("x:1")):
+        handshake = language_pb2.LanguageHandshakeRequest(engine_address="127.0.0.1:2")
+        host.Handshake(handshake, None)
+        assert host.engine_address == "127.0.0.1:2"
+        assert host.GetPluginInfo(None, None).version == base.VERSION
+        assert host.GetRequiredPackages(None, None) == language_pb2.GetRequiredPackagesResponse()

@@ -31,7 +31,12 @@ from urllib.parse import parse_qsl
 
 import orjson
 from mlws.runtime.auth import REPEATED, Authenticator, KeyAuth, NoAuth, build_authenticator
-from mlws.runtime.entry_script import EntryScript, EntryScriptError, ScoreRequest
+from mlws.runtime.entry_script import (
+    EntryScript,
+    EntryScriptError,
+    ScoreRequest,
+    ScoreResult,
+)
 from mlws.runtime.executor import Busy
 from mlws.runtime.http_errors import (
     ERROR_ANSWERS,
@@ -92,6 +97,8 @@ class Answer:
 
 
 Handler = Callable[["ScoringApp", Request], Awaitable[Answer]]
+Reply = Callable[[Request, Answer], None]
+"""Sends a direct ``POST /score``'s answer (:meth:`ScoringApp.score_direct`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,16 +226,32 @@ class ScoringApp:
         except ClientDisconnected:
             status = 499
         except Exception as exc:
-            status = await self._answer_failure(sent, request, exc)
+            if sent.started:
+                self.failure_answer(request, exc)  # logged; nothing more can be sent
+                status = 500
+            else:
+                answer = self.failure_answer(request, exc)
+                status = await _send(
+                    sent, answer.status, answer.body, _JSON, request.ids, answer.headers
+                )
+        self.record(request, path if route is not None else "other", status, start)
+
+    def record(self, request: Request, route: str, status: int, start: float) -> None:
+        """Count a finished request in the metrics and write its request log line."""
         elapsed = time.perf_counter() - start
-        self.metrics.observe(path if route is not None else "other", status, elapsed)
+        self.metrics.observe(route, status, elapsed)
         if self.access_log.enabled:
             self.access_log.write(
-                request.request_id.decode("latin-1"), request.method, path, status, elapsed * 1000
+                request.request_id.decode("latin-1"),
+                request.method,
+                request.path,
+                status,
+                elapsed * 1000,
             )
 
-    async def _answer_failure(self, sent: _Sent, request: Request, exc: Exception) -> int:
-        """Log what the scoring service did not, then send the table's answer (if still can)."""
+    def failure_answer(self, request: Request, exc: Exception) -> Answer:
+        """The table's answer to ``exc`` (logged here when the scoring service did not log it);
+        ``request.ids`` become the id headers the answer carries."""
         rid = request.request_id.decode("latin-1")
         if isinstance(exc, TooDeep):
             logger.warning(
@@ -243,17 +266,16 @@ class ScoringApp:
                 extra={"fields": {"request_id": rid}},
             )
         answer = error_answer(exc, self.settings)
-        if sent.started:
-            return 500
         payload = {"message": answer.message}
         if answer.with_request_id:
             payload["request_id"] = rid
-        ids: list[Header] = []
-        if answer.with_ids:
-            ids = request.ids
-            if answer.run_failed:
-                ids = [header for header in ids if header is not _RUN_OK] + [_RUN_FAILED]
-        return await _send(sent, answer.status, orjson.dumps(payload), _JSON, ids, answer.headers)
+        if not answer.with_ids:
+            request.ids = []
+        elif answer.run_failed:
+            request.ids = [header for header in request.ids if header is not _RUN_OK] + [
+                _RUN_FAILED
+            ]
+        return Answer(answer.status, orjson.dumps(payload), _JSON, answer.headers)
 
     # -- routes ----------------------------------------------------------------------------------
     async def _score(self, request: Request) -> Answer:
@@ -308,8 +330,14 @@ class ScoringApp:
         return True
 
     async def _run(self, request: Request, headers: RequestHeaders, body: bytes) -> Answer:
+        score_request = self._score_request(request, headers, body)
+        return self._answer_of(request, await self.service.score(score_request))
+
+    def _score_request(
+        self, request: Request, headers: RequestHeaders, body: bytes
+    ) -> ScoreRequest:
         scope = request.scope
-        score_request = ScoreRequest(
+        return ScoreRequest(
             body=body,
             query={},
             headers=headers,
@@ -321,7 +349,8 @@ class ScoringApp:
             server=scope.get("server"),
             client=scope.get("client"),
         )
-        result = await self.service.score(score_request)
+
+    def _answer_of(self, request: Request, result: ScoreResult) -> Answer:
         pairs = result.headers.items() if isinstance(result.headers, Mapping) else result.headers
         extra = tuple(
             (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs
@@ -329,6 +358,50 @@ class ScoringApp:
         if result.run_failed:  # the script's own AMLResponse says so
             request.ids[:] = [h for h in request.ids if h is not _RUN_OK] + [_RUN_FAILED]
         return Answer(result.status, result.body, result.content_type.encode("latin-1"), extra)
+
+    # -- POST /score without the ASGI cycle (mlws.runtime.direct_score) --------------------------
+    @property
+    def scores_directly(self) -> bool:
+        """Whether a ``POST /score`` whose body is already read may skip the ASGI cycle
+        (:meth:`score_direct`): the script is ready, takes checked bodies, and the credentials
+        are checked without blocking."""
+        service = self.service
+        return service.ready and not service.takes_raw_requests and not self.authenticator.blocking
+
+    def score_direct(self, scope: Scope, body: bytes, reply: Reply) -> None:
+        """``POST /score`` with its whole ``body`` read: the same checks, call and answers as the
+        ASGI route, with ``reply(request, answer)`` called once on the event loop (at once for a
+        refusal, when the script's call settles otherwise). Call only while
+        :attr:`scores_directly` and with a body no larger than the size limit."""
+        start = time.perf_counter()
+        request = read_request(scope, _no_receive, self._ids)
+        request.ids.append(_RUN_OK)
+        try:
+            if request.id_too_long is not None:
+                raise IdTooLong(request.id_too_long)
+            self._check_credentials(request.authorization)
+            headers = RequestHeaders(scope["headers"])
+            if self._strict:
+                expects_object = self.service.expects_json_object
+                check_content_type(headers.get_raw(b"content-type"), expects_object)
+                check_json_body(body, expects_object)
+            score_request = self._score_request(request, headers, body)
+            future = self.service.submit(score_request)
+        except Exception as exc:
+            answer = self.failure_answer(request, exc)
+            reply(request, answer)
+            self.record(request, "/score", answer.status, start)
+            return
+
+        def scored(future: asyncio.Future[ScoreResult]) -> None:
+            try:
+                answer = self._answer_of(request, self.service.outcome(score_request, future))
+            except Exception as exc:
+                answer = self.failure_answer(request, exc)
+            reply(request, answer)
+            self.record(request, "/score", answer.status, start)
+
+        future.add_done_callback(scored)
 
     async def _take_body_permit(self) -> bool:
         wait = self.settings.max_request_wait_ms / 1000
@@ -380,13 +453,22 @@ class ScoringApp:
     # -- helpers ---------------------------------------------------------------------------------
     async def _authenticate(self, authorization: bytes | None) -> None:
         auth = self.authenticator
+        if not auth.blocking:
+            self._check_credentials(authorization)
+            return
+        if authorization is REPEATED_AUTH:
+            raise Unauthorized(REPEATED)
+        loop = asyncio.get_running_loop()
+        failure = await loop.run_in_executor(None, auth.check, authorization)
+        if failure is not None:
+            raise Unauthorized(failure)
+
+    def _check_credentials(self, authorization: bytes | None) -> None:
+        """Raise :class:`Unauthorized` unless ``authorization`` passes (a non-blocking check)."""
+        auth = self.authenticator
         if authorization is REPEATED_AUTH and not isinstance(auth, NoAuth):
             raise Unauthorized(REPEATED)
-        if auth.blocking:
-            loop = asyncio.get_running_loop()
-            failure = await loop.run_in_executor(None, auth.check, authorization)
-        else:
-            failure = auth.check(authorization)
+        failure = auth.check(authorization)
         if failure is not None:
             raise Unauthorized(failure)
 
@@ -445,6 +527,11 @@ class _Sent:
     async def __call__(self, message: Message) -> None:
         self.started = True
         await self.send(message)
+
+
+async def _no_receive() -> Message:
+    """A direct request's ``receive``: its body was read before the call."""
+    raise RuntimeError("the body of a direct request was read before the call")
 
 
 def _without_body(send: Send) -> Send:

@@ -304,13 +304,22 @@ class ScoringService:
 
     # -- scoring ---------------------------------------------------------------------------------
     async def score(self, request: ScoreRequest) -> ScoreResult:
-        """Score ``request`` (call once :attr:`ready`); raise one of :data:`SCORING_FAILURES`.
+        """Score ``request`` (call once :attr:`ready`); raise one of :data:`SCORING_FAILURES`
+        (:meth:`outcome`)."""
+        future = self.submit(request)
+        with contextlib.suppress(Exception):  # outcome() raises it, logged
+            await future
+        return self.outcome(request, future)
+
+    def outcome(self, request: ScoreRequest, future: asyncio.Future[ScoreResult]) -> ScoreResult:
+        """The result of ``request``'s settled call through :attr:`submit`, or one of
+        :data:`SCORING_FAILURES`.
 
         A timeout, an answer that cannot be sent and a ``run()`` that raised are logged here,
         with the request id.
         """
         try:
-            return await self.submit(request)
+            return future.result()
         except (Busy, ScoreInputError):
             raise
         except ScoringTimeout:

@@ -32,6 +32,7 @@ from typing import Protocol
 import uvicorn
 from mlws.runtime import heartbeat
 from mlws.runtime.app import ScoringApp
+from mlws.runtime.direct_score import DirectScoreProtocol
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import configure_logging
 from mlws.runtime.settings import RuntimeSettings, env_var_name, scrub_secret_environment
@@ -130,9 +131,13 @@ def run_worker(
     config = uvicorn.Config(
         app,
         loop="auto",
-        # one write per response, bounded request heads (mlws.runtime.transport)
+        # one write per response, bounded request heads (mlws.runtime.transport), small
+        # POST /score requests without the ASGI cycle (mlws.runtime.direct_score)
         http=limited_http_protocol(
-            settings.max_header_bytes, settings.max_headers, settings.header_timeout_ms / 1000
+            settings.max_header_bytes,
+            settings.max_headers,
+            settings.header_timeout_ms / 1000,
+            DirectScoreProtocol,
         ),
         timeout_keep_alive=settings.keep_alive_timeout_ms / 1000,  # type: ignore[arg-type]
         # The app never reads the client address or scheme: skip the X-Forwarded-* middleware.

@@ -58,6 +58,16 @@ class CoalescingTransport(asyncio.Transport):
             return
         self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
+    def write_now(self, data: bytes) -> None:
+        """Send what is queued and ``data`` at once, with one write (a whole response)."""
+        pending = self._pending
+        if pending:
+            self._pending = []
+            pending.append(data)
+            data = b"".join(pending)
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
     def write_eof(self) -> None:
         """Send what is queued, then close the write side."""
         self.flush()
@@ -211,9 +221,12 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """The head is complete: stop counting and timing it."""
+        self._head_complete()
+        super().on_headers_complete()
+
+    def _head_complete(self) -> None:
         self._in_head = False
         self._stop_head_timer()
-        super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to a parser error, or the refusal a limit raised through the parser."""
@@ -249,12 +262,16 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
 
 def limited_http_protocol(
-    max_header_bytes: int, max_headers: int, header_timeout_s: float
+    max_header_bytes: int,
+    max_headers: int,
+    header_timeout_s: float,
+    base: type[LimitedHttpToolsProtocol] = LimitedHttpToolsProtocol,
 ) -> type[asyncio.Protocol]:
-    """:class:`LimitedHttpToolsProtocol` with these limits (uvicorn's ``http`` setting)."""
+    """``base`` (:class:`LimitedHttpToolsProtocol` or a subclass) with these limits (uvicorn's
+    ``http`` setting)."""
     return type(
-        "LimitedHttpToolsProtocol",
-        (LimitedHttpToolsProtocol,),
+        base.__name__,
+        (base,),
         {
             "max_header_bytes": max_header_bytes,
             "max_headers": max_headers,

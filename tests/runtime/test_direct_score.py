@@ -81,9 +81,12 @@ async def _answers(sock_bytes: bytes, port: int, count: int) -> list[bytes]:
     return answers
 
 
+_GENERATED_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _normalised(answer: bytes) -> bytes:
     answer = re.sub(rb"date: [^\r]*\r\n", b"", answer)
-    return re.sub(rb"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}", b"<id>", answer)
+    return _GENERATED_ID.sub(b"<id>", answer)
 
 
 async def _serve_all(
@@ -98,7 +101,7 @@ async def _serve_all(
         direct_calls += 1
         score_direct(*args)
 
-    app.score_direct = counting  # type: ignore[method-assign]
+    app.score_direct = counting  # type: ignore[method-assign,assignment]
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

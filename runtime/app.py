@@ -351,10 +351,14 @@ class ScoringApp:
         )
 
     def _answer_of(self, request: Request, result: ScoreResult) -> Answer:
-        pairs = result.headers.items() if isinstance(result.headers, Mapping) else result.headers
-        extra = tuple(
-            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs
-        )
+        extra: tuple[Header, ...] = ()
+        if result.headers:  # most scripts set none
+            pairs = (
+                result.headers.items() if isinstance(result.headers, Mapping) else result.headers
+            )
+            extra = tuple(
+                (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs
+            )
         if result.run_failed:  # the script's own AMLResponse says so
             request.ids[:] = [h for h in request.ids if h is not _RUN_OK] + [_RUN_FAILED]
         return Answer(result.status, result.body, result.content_type.encode("latin-1"), extra)

@@ -169,6 +169,7 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the header clock for the first request."""
         super().connection_made(transport)
+        self._idle_since: float | None = None
         self._head_bytes = 0
         self._head_size = 0
         self._head_count = 0
@@ -179,9 +180,51 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Stop the header clock."""
+        """Stop the header clock and the keep-alive timer."""
         self._stop_head_timer()
         super().connection_lost(exc)
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+
+    # -- keep-alive: one timer per connection, not one per response --------------------------------
+    def on_response_complete(self) -> None:
+        """uvicorn's: start the next pipelined request, or count the connection idle from now.
+
+        uvicorn starts a keep-alive timer after every response and cancels it on the next
+        request; here the connection's one timer, when it fires, looks at when the connection
+        last went idle and waits out the rest (a timer per response is a good part of a small
+        request's cost).
+        """
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            self._idle_since = None
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_since = self.loop.time()
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self._keep_alive_expired
+            )
+
+    def _unset_keepalive_if_required(self) -> None:
+        """Data came in: the connection is no longer idle (its timer stays armed)."""
+        self._idle_since = None
+
+    def _keep_alive_expired(self) -> None:
+        self.timeout_keep_alive_task = None
+        since = self._idle_since
+        if since is None:  # busy now: the next response arms the timer again
+            return
+        remaining = since + self.timeout_keep_alive - self.loop.time()
+        if remaining > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(remaining, self._keep_alive_expired)
+        else:
+            self.timeout_keep_alive_handler()
 
     def data_received(self, data: bytes) -> None:
         """Parse, then count the bytes of a request head still incomplete (one read is at most

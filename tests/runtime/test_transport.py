@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 import uvicorn
 import uvloop
-from mlws.runtime.transport import CoalescingHttpToolsProtocol, CoalescingTransport, http_protocol
+from mlws.runtime.transport import (
+    CoalescingHttpToolsProtocol,
+    CoalescingTransport,
+    http_protocol,
+    limited_http_protocol,
+)
 
 Scope = MutableMapping[str, Any]
 
@@ -174,3 +179,52 @@ def test_real_uvicorn_server_answers_through_the_coalescing_transport(runner: st
         uvloop.run(_scenario())
     else:
         asyncio.run(_scenario())
+
+
+async def _keep_alive_scenario() -> tuple[float, float]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        _app,
+        http=limited_http_protocol(32768, 100, 10.0),
+        timeout_keep_alive=1,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        loop = asyncio.get_running_loop()
+        first = loop.time()
+        for n in range(4):  # 0.6 s apart: 1.8 s in all, longer than the 1 s idle timeout
+            if n:
+                await asyncio.sleep(0.6)
+            writer.write(
+                f"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nr{n}".encode()
+            )
+            await writer.drain()
+            _, body = await _read_response(reader)
+            assert body == f"echo:r{n}".encode()
+        last = loop.time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        return last - first, loop.time() - last
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("runner", ["asyncio", "uvloop"])
+def test_keep_alive_counts_from_the_last_answer(runner: str) -> None:
+    """One timer per connection: a connection busy longer than the idle timeout stays open, and
+    closes once it has been idle for the timeout after its last answer."""
+    busy, idle = (
+        uvloop.run(_keep_alive_scenario())
+        if runner == "uvloop"
+        else asyncio.run(_keep_alive_scenario())
+    )
+    assert busy > 1.5
+    assert 0.9 < idle < 2.5

@@ -12,7 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Required, Self, TypedDict
+from typing import Any, Self
 
 import pulumi
 import pulumi_docker as docker
@@ -28,6 +28,7 @@ from mlws.components.dockerfile import DIGEST_PATTERN
 from mlws.components.errors import ConfigError, Problem, Problems, parse_config
 from mlws.components.inference_config import (
     InferenceConfig,
+    InferenceConfigArgs,
     Model,
     ModelArgs,
     models_problems,
@@ -38,37 +39,9 @@ _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
 
 
-class ScoringImageArgs(TypedDict, total=False):
-    """Inputs of :class:`ScoringImage`: the inference config, the models and where to push.
-
-    The first fields are :class:`~mlws.components.inference_config.InferenceConfigArgs`, repeated
-    here (not inherited) because the provider's schema analyzer reads docstrings only from the
-    class itself; a test keeps the two in step.
-    """
-
-    entry_script: Required[str]
-    """The scoring script, relative to ``source_directory``: ``score.py`` or ``score.R``."""
-    source_directory: str
-    """Folder copied into the image as the app root (default: the working directory)."""
-
-    language: str
-    """``python`` or ``r``; default: from the entry script's suffix (``.py`` or ``.R``)."""
-    python_version: str
-    """Python of the default base image ``python:<version>-slim`` (default ``3.11``)."""
-    base_image: str
-    """Base image instead of the default; it must provide ``python3`` (3.11+) with ``pip``."""
-    pip_packages: list[str]
-    """pip requirements, e.g. ``scikit-learn==1.5.2`` (installed with the mlws runtime's own)."""
-    conda_packages: list[str]
-    """conda-forge packages, e.g. ``numpy=1.26``; switches the base image to micromamba."""
-    apt_packages: list[str]
-    """Debian packages, e.g. ``libgomp1`` or ``r-cran-randomforest`` (prebuilt R packages)."""
-    cran_packages: list[str]
-    """R packages installed from CRAN, e.g. ``caret`` (``jsonlite`` is always installed)."""
-    environment_variables: dict[str, str]
-    """Variables baked into the image (not for secrets: whoever pulls the image reads them)."""
-    gpu: bool
-    """Build on a CUDA runtime base image (for ``gpu_cores`` on AKS); default off."""
+class ScoringImageArgs(InferenceConfigArgs, total=False):
+    """Inputs of :class:`ScoringImage`: the inference config's fields, the models and where to
+    push."""
 
     models: list[ModelArgs]
     """Models baked into the image under ``AZUREML_MODEL_DIR`` (none: the script needs no model)."""

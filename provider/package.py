@@ -2,10 +2,10 @@
 
 ``MlwsProvider`` *is* the SDK's ``ComponentProvider`` (schema inference from the components'
 ``TypedDict`` args and ``Construct``); its schema additionally lists the custom resources
-(generated from their pydantic models), marks the components' secret properties (the analyzer
-cannot) and turns reST literals in descriptions into Markdown. Its ``construct`` builds each
-component with the plugin's own HealthGate resource and reports a component's invalid
-configuration per property.
+(generated from their pydantic models), describes the inputs declared in base args classes and
+marks the components' secret properties (the analyzer can do neither), and turns reST literals in
+descriptions into Markdown. Its ``construct`` builds each component with the plugin's own
+HealthGate resource and reports a component's invalid configuration per property.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from mlws.components.health_gate import plugin_gates
 from mlws.provider.custom_resource import CustomResource
 from mlws.provider.health_gate_resource import HealthGateResource
 from mlws.provider.local_process_resource import LocalProcessServiceResource
-from mlws.provider.schema_builder import component_secrets, mark_component_secrets, merge_resources
+from mlws.provider.schema_builder import (
+    component_secrets,
+    describe_inherited_inputs,
+    mark_component_secrets,
+    merge_resources,
+)
 from mlws.provider.wire import to_camel
 from pulumi import ComponentResource, Inputs, ResourceOptions
 from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
@@ -71,7 +76,7 @@ class MlwsProvider(ComponentProvider):
         super().__init__(components, PACKAGE, version=version)
         self.resources = {r.token: r for r in resources}
         schema = mark_component_secrets(
-            self.schema or "{}",
+            describe_inherited_inputs(self.schema or "{}", components, PACKAGE),
             {f"{PACKAGE}:index:{c.__name__}": component_secrets(c) for c in components},
         )
         schema = merge_resources(schema, {r.token: r.schema() for r in resources})

@@ -10,8 +10,14 @@ them.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
+import sys
+import textwrap
 import types
+import typing
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -135,4 +141,57 @@ def mark_component_secrets(schema_json: str, secrets: dict[str, frozenset[str]])
             for camel, spec in resource.get(section, {}).items():
                 if to_snake(camel) in declared:
                     spec["secret"] = True
+    return json.dumps(schema)
+
+
+def field_docstrings(typed_dict: type) -> dict[str, str]:
+    """The attribute docstrings of a ``TypedDict``'s fields, its bases' included (its own win).
+
+    The SDK's analyzer reads docstrings from the args class's own source only, and a ``TypedDict``
+    keeps no link to its bases at runtime, so the bases are found by name in its module.
+    """
+    node = ast.parse(textwrap.dedent(inspect.getsource(typed_dict))).body[0]
+    if not isinstance(node, ast.ClassDef):
+        raise TypeError(f"{typed_dict.__name__} is not defined by a class statement")
+    module = sys.modules[typed_dict.__module__]
+    docs: dict[str, str] = {}
+    for base in node.bases:
+        found = getattr(module, base.id, None) if isinstance(base, ast.Name) else None
+        if isinstance(found, type) and typing.is_typeddict(found):
+            docs.update(field_docstrings(found))
+    for field, doc in zip(node.body, node.body[1:], strict=False):
+        if (
+            isinstance(field, ast.AnnAssign)
+            and isinstance(field.target, ast.Name)
+            and isinstance(doc, ast.Expr)
+            and isinstance(doc.value, ast.Constant)
+            and isinstance(doc.value.value, str)
+        ):
+            docs[field.target.id] = doc.value.value
+    return docs
+
+
+def args_type(component: type) -> type:
+    """The ``args`` type of a component's ``__init__`` (its ``XxxArgs`` TypedDict)."""
+    found: type = typing.get_type_hints(component.__init__)["args"]  # type: ignore[misc]
+    return found
+
+
+def describe_inherited_inputs(schema_json: str, components: Iterable[type], package: str) -> str:
+    """Give the components' inputs declared in a base args class their docstrings (the analyzer
+    leaves them undescribed: see :func:`field_docstrings`)."""
+    schema = json.loads(schema_json)
+    for component in components:
+        resource = schema.get("resources", {}).get(f"{package}:index:{component.__name__}")
+        if resource is None:
+            continue
+        docs = field_docstrings(args_type(component))
+        for camel, spec in resource.get("inputProperties", {}).items():
+            doc = docs.get(to_snake(camel))
+            if spec.get("description") or not doc:
+                continue
+            # As the analyzer does: a list's items and a map's values carry the field's docs too.
+            for described in (spec, spec.get("items"), spec.get("additionalProperties")):
+                if isinstance(described, dict):
+                    described.setdefault("description", doc)
     return json.dumps(schema)

@@ -13,6 +13,8 @@ from mlws.components.dockerfile import base_image
 from mlws.components.errors import ConfigError
 from mlws.components.inference_config import EnvironmentArgs, InferenceConfigArgs
 from mlws.components.scoring_image import ScoringImage, ScoringImageArgs, parse_scoring_image
+from mlws.provider.schema_builder import args_type, field_docstrings
+from mlws.provider.wire import to_snake
 from pulumi.provider.experimental.analyzer import Analyzer
 from scoring_project import Project, make_project
 
@@ -111,19 +113,18 @@ def test_invalid_args_fail_before_anything_is_registered(
     assert pulumi_mocks.mocks.registrations == []
 
 
-def test_args_schema_repeats_the_inference_config_fields() -> None:
-    """ScoringImageArgs spells out InferenceConfigArgs' fields (for the schema's docs)."""
+def test_args_extend_the_inference_config_fields_with_their_docs() -> None:
+    """ScoringImageArgs extends InferenceConfigArgs; the schema takes the inherited fields' docs
+    from there (the plugin's schema checks every input is documented)."""
     full = ScoringImageArgs.__annotations__
+    docs = field_docstrings(ScoringImageArgs)
     for field, hint in InferenceConfigArgs.__annotations__.items():
         assert full[field] == hint, field
-        expected = Analyzer("mlws").get_docstring(InferenceConfigArgs, field) or Analyzer(
-            "mlws"
-        ).get_docstring(EnvironmentArgs, field)
-        assert expected, field
-        assert Analyzer("mlws").get_docstring(ScoringImageArgs, field) == expected, field
+        assert docs[field] == field_docstrings(InferenceConfigArgs)[field], field
+    assert set(EnvironmentArgs.__annotations__) <= set(docs)
+    assert all(docs.get(field) for field in full)
     schema = Analyzer("mlws").analyze([ScoringImage])
     inputs = schema["component_definitions"]["ScoringImage"].inputs
-    assert all(p.description for p in inputs.values())
     assert inputs["registryPassword"].plain is None  # an Input: may be a secret Output
     assert inputs["entryScript"].optional is False
     assert inputs["pipPackages"].plain is True  # known at preview, validated there
@@ -176,10 +177,13 @@ def test_schema_of_the_three_components() -> None:
         "ServiceKeys": set(),
         "LocalWebService": {"image", "primaryKey", "secondaryKey", "tokenSecret"},
     }
+    classes: dict[str, type] = {c.__name__: c for c in (ScoringImage, ServiceKeys, LocalWebService)}
     for name, component in schema["component_definitions"].items():
         assert component.description, name
+        # Fields of base args classes get their docs in the plugin's schema (schema_builder).
+        inherited = field_docstrings(args_type(classes[name]))
         for key, prop in component.inputs.items():
-            assert prop.description, f"{name}.{key}"
+            assert prop.description or inherited.get(to_snake(key)), f"{name}.{key}"
             assert (prop.plain is None) == (key in references[name]), f"{name}.{key}"
         for key, prop in component.outputs.items():
             assert prop.description, f"{name}.{key}"

@@ -9,7 +9,7 @@ no GPU, less than 48 GB of memory); everything is validated before any resource 
 """
 
 import base64
-from typing import Any, Required, TypedDict
+from typing import Any, Required
 
 import pulumi
 from mlws.components._package import type_token
@@ -25,12 +25,18 @@ from mlws.components.deployment_config import (
     AciDeploymentConfig,
 )
 from mlws.components.errors import Problem, parse_config, renamed_notes
+from mlws.components.service_args import (
+    HealthCheckArgs,
+    ProbeArgs,
+    ScoringLimitsArgs,
+    ServiceKeyArgs,
+)
 from mlws.components.service_wiring import given_secrets, service_gate
 from mlws.runtime.settings import AuthMode
 from pulumi_azure_native import containerinstance
 
 
-class AciWebServiceArgs(TypedDict, total=False):
+class AciWebServiceArgs(ServiceKeyArgs, ScoringLimitsArgs, ProbeArgs, HealthCheckArgs, total=False):
     """Inputs of :class:`AciWebService`: resource references plus Azure ML's ACI settings."""
 
     image: Required[pulumi.Input[str]]
@@ -39,10 +45,6 @@ class AciWebServiceArgs(TypedDict, total=False):
     """Resource group of the container group."""
     location: pulumi.Input[str]
     """Azure region (default: the resource group's); needed for TLS on the ACI host name."""
-    primary_key: pulumi.Input[str]
-    """Primary service key (``ServiceKeys.primary_key``); required when ``auth_enabled``."""
-    secondary_key: pulumi.Input[str]
-    """Secondary service key (``ServiceKeys.secondary_key``)."""
     registry_server: pulumi.Input[str]
     """Private registry host (e.g. ``myacr.azurecr.io``) to log in to."""
     registry_username: pulumi.Input[str]
@@ -63,22 +65,6 @@ class AciWebServiceArgs(TypedDict, total=False):
     """Key auth (default off on ACI, as in Azure ML)."""
     token_auth_enabled: bool
     """Must stay off: token auth needs Azure Kubernetes Service."""
-    scoring_timeout_ms: int
-    """Scoring calls taking longer get 504 (default 60000)."""
-    replica_max_concurrent_requests: int
-    """Requests scored at once (default 1)."""
-    max_request_wait_time: int
-    """Milliseconds a request may queue before 503 (default 500)."""
-    period_seconds: int
-    """Probe period in seconds (default 10)."""
-    initial_delay_seconds: int
-    """Seconds before the liveness probe starts (default 310)."""
-    timeout_seconds: int
-    """Probe timeout in seconds (default 2)."""
-    success_threshold: int
-    """Readiness successes needed after a failure (default 1)."""
-    failure_threshold: int
-    """Probe failures before restart/unready (default 3)."""
     tags: dict[str, str]
     """Azure tags of the container group."""
     dns_name_label: str
@@ -91,12 +77,6 @@ class AciWebServiceArgs(TypedDict, total=False):
     """Serve HTTPS on 443 through a Caddy sidecar (ACI has no TLS of its own)."""
     ssl_cname: str
     """Custom host name for TLS (a CNAME to the ACI host name)."""
-    health_check: bool
-    """Wait in ``pulumi up`` until the service answers (default on)."""
-    sample_request: str
-    """JSON body the health check POSTs (none: readiness only)."""
-    health_check_timeout_seconds: float
-    """How long the health check waits (default 600)."""
 
 
 #: Args that are resource references rather than settings.

@@ -14,19 +14,20 @@ every problem named, before any resource is registered.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict
+from typing import Any, Required
 
 import pulumi
 import pulumi_kubernetes as k8s
 from mlws.components import aks_endpoint_manifests
 from mlws.components._package import type_token
 from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config
-from mlws.components.aks_web_service import create_object, credential_problems
+from mlws.components.aks_web_service import AksAuthArgs, create_object, credential_problems
 from mlws.components.k8s_metadata import Manifest
+from mlws.components.service_args import HealthCheckArgs
 from mlws.components.service_wiring import given_secrets, service_gate
 
 
-class AksEndpointArgs(TypedDict, total=False):
+class AksEndpointArgs(AksAuthArgs, HealthCheckArgs, total=False):
     """Inputs of :class:`AksEndpoint`: the endpoint's settings and its deployments."""
 
     deployments: Required[dict[str, dict[str, Any]]]
@@ -51,24 +52,6 @@ class AksEndpointArgs(TypedDict, total=False):
     """``http`` or ``https`` in the scoring URI (default: ``https`` with ``tls_secret_name``)."""
     endpoint_name: str
     """Kubernetes name of the endpoint's objects (default: the component name)."""
-    kubeconfig: pulumi.Input[str]
-    """Kubeconfig of the cluster (``AksCluster.kubeconfig``); none: the inherited provider."""
-    primary_key: pulumi.Input[str]
-    """Primary key (``ServiceKeys.primary_key``), shared by every deployment."""
-    secondary_key: pulumi.Input[str]
-    """Secondary key (``ServiceKeys.secondary_key``)."""
-    token_secret: pulumi.Input[str]
-    """HS256 token signing secret, with token auth."""
-    auth_enabled: bool
-    """Key auth (default on unless ``token_auth_enabled``)."""
-    token_auth_enabled: bool
-    """Token (JWT) auth instead of keys."""
-    token_audience: str
-    """``aud`` claim required with token auth."""
-    token_issuer: str
-    """``iss`` claim required with token auth."""
-    token_jwks_url: str
-    """JWKS (or OIDC discovery) URL of an external token issuer, instead of ``token_secret``."""
     namespace: str
     """Kubernetes namespace of the endpoint (default ``default``)."""
     create_namespace: bool
@@ -77,12 +60,6 @@ class AksEndpointArgs(TypedDict, total=False):
     """NetworkPolicies admitting only the Gateway's namespace to the scoring port (default on)."""
     allowed_ingress_namespaces: list[str]
     """Further namespaces admitted to the scoring port (e.g. monitoring)."""
-    health_check: bool
-    """Wait in ``pulumi up`` until the endpoint answers at its scoring URI (default on)."""
-    sample_request: str
-    """JSON body the health check POSTs (none: readiness only)."""
-    health_check_timeout_seconds: float
-    """How long the health check waits (default 600)."""
 
 
 #: Args that are resource references rather than settings.

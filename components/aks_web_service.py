@@ -13,7 +13,7 @@ resource is registered.
 """
 
 from collections.abc import Mapping
-from typing import Any, Required, TypedDict
+from typing import Any, Required
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,22 +26,39 @@ from mlws.components.errors import Problem, parse_config
 from mlws.components.k8s_metadata import SELECTOR_LABEL, Manifest
 from mlws.components.k8s_setup import setup_objects
 from mlws.components.k8s_workload import workload_objects
+from mlws.components.service_args import (
+    HealthCheckArgs,
+    ProbeArgs,
+    ScoringLimitsArgs,
+    ServiceKeyArgs,
+)
 from mlws.components.service_wiring import given_secrets, service_gate
 
 
-class AksWebServiceArgs(TypedDict, total=False):
+class AksAuthArgs(ServiceKeyArgs, total=False):
+    """The cluster and the credentials of an AKS service or endpoint (key auth on by default)."""
+
+    kubeconfig: pulumi.Input[str]
+    """Kubeconfig of the cluster (``AksCluster.kubeconfig``); none: the inherited provider."""
+    token_secret: pulumi.Input[str]
+    """HS256 token signing secret (``ServiceKeys.token_secret``); required with token auth."""
+    auth_enabled: bool
+    """Key auth (default on unless ``token_auth_enabled``)."""
+    token_auth_enabled: bool
+    """Token (JWT) auth instead of keys (default off)."""
+    token_audience: str
+    """``aud`` claim required with token auth."""
+    token_issuer: str
+    """``iss`` claim required with token auth (alone: the OIDC issuer that signs the tokens)."""
+    token_jwks_url: str
+    """JWKS (or OIDC discovery) URL of an external token issuer, instead of ``token_secret``."""
+
+
+class AksWebServiceArgs(AksAuthArgs, ScoringLimitsArgs, ProbeArgs, HealthCheckArgs, total=False):
     """Inputs of :class:`AksWebService`: resource references plus Azure ML's AKS settings."""
 
     image: Required[pulumi.Input[str]]
     """Image reference to run, ideally by digest (``ScoringImage.ref``)."""
-    kubeconfig: pulumi.Input[str]
-    """Kubeconfig of the cluster (``AksCluster.kubeconfig``); none: the inherited provider."""
-    primary_key: pulumi.Input[str]
-    """Primary service key (``ServiceKeys.primary_key``); required with key auth (the default)."""
-    secondary_key: pulumi.Input[str]
-    """Secondary service key (``ServiceKeys.secondary_key``)."""
-    token_secret: pulumi.Input[str]
-    """HS256 token signing secret (``ServiceKeys.token_secret``); required with token auth."""
     ssl_certificate: pulumi.Input[str]
     """PEM certificate for the Ingress (unless ``tls_secret_name`` names an existing Secret)."""
     ssl_key: pulumi.Input[str]
@@ -56,10 +73,6 @@ class AksWebServiceArgs(TypedDict, total=False):
     """Memory in GiB a replica may use (default ``memory_gb``)."""
     gpu_cores: int
     """NVIDIA GPUs per replica (``nvidia.com/gpu``); schedules on the GPU pool."""
-    auth_enabled: bool
-    """Key auth (default on unless ``token_auth_enabled``)."""
-    token_auth_enabled: bool
-    """Token (JWT) auth instead of keys (default off)."""
     autoscale_enabled: bool
     """Horizontal pod autoscaling (default on unless ``num_replicas`` is set)."""
     autoscale_min_replicas: int
@@ -70,34 +83,12 @@ class AksWebServiceArgs(TypedDict, total=False):
     """Target CPU utilisation in percent (default 70)."""
     num_replicas: int
     """Fixed replica count (turns autoscaling off)."""
-    scoring_timeout_ms: int
-    """Scoring calls taking longer get 504 (default 60000)."""
-    replica_max_concurrent_requests: int
-    """Requests scored at once per replica (default 1)."""
-    max_request_wait_time: int
-    """Milliseconds a request may queue before 503 (default 500)."""
-    period_seconds: int
-    """Probe period in seconds (default 10)."""
-    initial_delay_seconds: int
-    """Seconds before the liveness probe starts (default 310)."""
-    timeout_seconds: int
-    """Probe timeout in seconds (default 2)."""
-    success_threshold: int
-    """Readiness successes needed after a failure (default 1)."""
-    failure_threshold: int
-    """Probe failures before restart/unready (default 3)."""
     namespace: str
     """Kubernetes namespace (default ``default``); must exist unless ``create_namespace``."""
     create_namespace: bool
     """Create the namespace with the service (default off)."""
     service_name: str
     """Name of the Deployment and Service (default: the component name)."""
-    token_audience: str
-    """``aud`` claim required with token auth."""
-    token_issuer: str
-    """``iss`` claim required with token auth (alone: the OIDC issuer that signs the tokens)."""
-    token_jwks_url: str
-    """JWKS (or OIDC discovery) URL of an external token issuer, instead of ``token_secret``."""
     gpu_toleration: str
     """GPU pool taint to tolerate, ``key=value:Effect`` (default ``sku=gpu:NoSchedule``)."""
     gpu_node_selector: str
@@ -126,12 +117,6 @@ class AksWebServiceArgs(TypedDict, total=False):
     """Further namespaces admitted to the scoring port with ``ssl_enabled`` (e.g. monitoring)."""
     egress_cidrs: list[str]
     """CIDR blocks the pods may connect to beside DNS and the token issuer (default none)."""
-    health_check: bool
-    """Wait in ``pulumi up`` until the service answers (default on)."""
-    sample_request: str
-    """JSON body the health check POSTs (none: readiness only)."""
-    health_check_timeout_seconds: float
-    """How long the health check waits (default 600)."""
 
 
 #: Args that are resource references rather than settings.

@@ -17,7 +17,7 @@ and, when given, memory and CPU limits (no swap beyond them). ``container_args``
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar, Required, TypedDict
+from typing import Any, ClassVar, Required
 
 import pulumi
 import pulumi_docker as docker
@@ -31,6 +31,7 @@ from mlws.components.runtime_env import (
     runtime_env,
     secret_env_names,
 )
+from mlws.components.service_args import HealthCheckArgs, ScoringLimitsArgs, ServiceKeyArgs
 from mlws.components.service_wiring import service_gate
 from pydantic import AliasChoices, Field
 
@@ -40,15 +41,11 @@ TMP_DIR = "/tmp"  # noqa: S108 - a tmpfs inside the container, not the host's /t
 _IPV4 = re.compile(r"^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$")
 
 
-class LocalWebServiceArgs(TypedDict, total=False):
+class LocalWebServiceArgs(ServiceKeyArgs, ScoringLimitsArgs, HealthCheckArgs, total=False):
     """Inputs of :class:`LocalWebService`: the image, keys, and the local deployment settings."""
 
     image: Required[pulumi.Input[str]]
     """Image to run (``ScoringImage.image_ref``)."""
-    primary_key: pulumi.Input[str]
-    """Primary service key (``ServiceKeys.primary_key``); required when ``auth_enabled``."""
-    secondary_key: pulumi.Input[str]
-    """Secondary service key (``ServiceKeys.secondary_key``)."""
     token_secret: pulumi.Input[str]
     """Token signing secret (``ServiceKeys.token_secret``); required when ``token_auth_enabled``."""
     host_port: int
@@ -69,12 +66,6 @@ class LocalWebServiceArgs(TypedDict, total=False):
     """Memory limit in GB (default: no limit)."""
     gpu_cores: int
     """Must stay 0: GPU inference needs Azure Kubernetes Service."""
-    scoring_timeout_ms: int
-    """Scoring calls taking longer get 504 (default 60000)."""
-    replica_max_concurrent_requests: int
-    """Requests scored at once (default 1)."""
-    max_request_wait_time: int
-    """Milliseconds a request may queue before 503 (default 500)."""
     period_seconds: int
     """Docker health check interval in seconds (default 10)."""
     initial_delay_seconds: int
@@ -93,12 +84,6 @@ class LocalWebServiceArgs(TypedDict, total=False):
     """Most processes and threads the service's user may run (default 1024)."""
     environment_variables: dict[str, str]
     """Extra environment variables (not for secrets: use the key inputs)."""
-    health_check: bool
-    """Wait in ``pulumi up`` until the service answers (default on)."""
-    sample_request: str
-    """JSON body the health check POSTs (none: readiness only)."""
-    health_check_timeout_seconds: float
-    """How long the health check waits (default 600)."""
 
 
 #: Args that are resource references rather than settings.

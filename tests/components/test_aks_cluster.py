@@ -31,6 +31,8 @@ from mlws.components.deployment_config import (
     AksDeploymentConfig,
 )
 from mlws.components.errors import ConfigError, parse_config
+from mlws.provider.schema_builder import args_type, field_docstrings
+from mlws.provider.wire import to_snake
 from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi_azure_native.containerservice import _inputs as aks_inputs
 from pulumi_azure_native.containerservice import agent_pool, managed_cluster
@@ -298,9 +300,14 @@ def test_schema_of_the_azure_components() -> None:
     components = result["component_definitions"]
     assert set(components) == {"AciWebService", "AksWebService", "AksCluster", "GpuNodePool"}
     assert result["type_definitions"] == {}
+    classes = {c.__name__: c for c in (AciWebService, AksWebService, AksCluster, GpuNodePool)}
     for component in components.values():
         assert component.description
-        for name, prop in {**component.inputs, **component.outputs}.items():
+        # Fields of base args classes get their docs in the plugin's schema (schema_builder).
+        inherited = field_docstrings(args_type(classes[component.name]))
+        for name, prop in component.inputs.items():
+            assert prop.description or inherited.get(to_snake(name)), f"{component.name}.{name}"
+        for name, prop in component.outputs.items():
             assert prop.description, f"{component.name}.{name} has no docstring"
     aks = components["AksWebService"]
     assert [k for k, p in aks.inputs.items() if not p.optional] == ["image"]

@@ -82,22 +82,17 @@ def test_aci_public_port_defaults() -> None:
 
 
 def _documented_defaults(args_class: type) -> dict[str, str]:
-    """``{field: N}`` for each attribute docstring of ``args_class`` saying ``(default N...``."""
-    import ast
-    import inspect
+    """``{field: N}`` for each field docstring of ``args_class`` (its bases' included) saying
+    ``(default N...``."""
     import re
-    import textwrap
 
-    body = ast.parse(textwrap.dedent(inspect.getsource(args_class))).body[0]
-    assert isinstance(body, ast.ClassDef)
+    from mlws.provider.schema_builder import field_docstrings
+
     found: dict[str, str] = {}
-    for field, doc in zip(body.body, body.body[1:], strict=False):
-        if not (isinstance(field, ast.AnnAssign) and isinstance(field.target, ast.Name)):
-            continue
-        if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
-            match = re.search(r"\(default (\d+(?:\.\d+)?)\b", str(doc.value.value))
-            if match:
-                found[field.target.id] = match.group(1)
+    for field, doc in field_docstrings(args_class).items():
+        match = re.search(r"\(default (\d+(?:\.\d+)?)\b", doc)
+        if match:
+            found[field] = match.group(1)
     return found
 
 

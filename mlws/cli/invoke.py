@@ -93,6 +93,7 @@ def _logs_hint(
 
 
 def invoke(
+    # Typer reads options from each command's signature: the shared ones are _service's aliases.
     service: ServiceArg = None,
     body_from_stdin: Annotated[
         str | None,

@@ -52,6 +52,7 @@ def _masked(value: str | None, show: bool) -> str | None:
 
 @keys_app.command("show")
 def show(
+    # Typer reads options from each command's signature: the shared ones are _service's aliases.
     service: ServiceArg = None,
     stack: StackOpt = None,
     cwd: CwdOpt = None,

@@ -30,6 +30,7 @@ _KINDS = ("local-process", "docker", "aci", "aks")
 
 
 def logs(
+    # Typer reads options from each command's signature: the shared ones are _service's aliases.
     service: ServiceArg = None,
     stack: StackOpt = None,
     cwd: CwdOpt = None,

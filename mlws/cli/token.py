@@ -28,6 +28,7 @@ from mlws.cli._service import (
 
 
 def token(
+    # Typer reads options from each command's signature: the shared ones are _service's aliases.
     service: ServiceArg = None,
     stack: StackOpt = None,
     cwd: CwdOpt = None,

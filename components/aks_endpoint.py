@@ -21,10 +21,17 @@ import pulumi_kubernetes as k8s
 from mlws.components import aks_endpoint_manifests
 from mlws.components._package import type_token
 from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config
-from mlws.components.aks_web_service import AksAuthArgs, create_object, credential_problems
+from mlws.components.aks_web_service import (
+    AksAuthArgs,
+    create_object,
+    credential_problems,
+    kubernetes_options,
+    register_setup,
+    secret_values,
+)
 from mlws.components.k8s_metadata import Manifest
 from mlws.components.service_args import HealthCheckArgs
-from mlws.components.service_wiring import given_secrets, service_gate
+from mlws.components.service_wiring import service_gate
 
 
 class AksEndpointArgs(AksAuthArgs, HealthCheckArgs, total=False):
@@ -164,24 +171,10 @@ class AksEndpoint(pulumi.ComponentResource):
     ) -> dict[str, Any]:
         """Register the provider (with a kubeconfig) and every object: the endpoint's as
         ``<name>-<role>``, each deployment's as ``<name>-<deployment>-<role>``."""
-        child = pulumi.ResourceOptions(parent=self)
-        if args.get("kubeconfig") is not None:
-            provider = k8s.Provider(
-                f"{name}-k8s", kubeconfig=pulumi.Output.secret(args["kubeconfig"]), opts=child
-            )
-            child = pulumi.ResourceOptions(parent=self, provider=provider)
-        values = {
-            setting: pulumi.Output.secret(value)
-            for setting, value in given_secrets(config.settings, args).items()
-        }
-        created: dict[str, Any] = {}
+        child = kubernetes_options(self, name, args.get("kubeconfig"))
+        values = secret_values(config.settings, args)
         setup = aks_endpoint_manifests.setup_objects(config, secret_values=values, autoname=True)
-        for role, manifest in setup.items():
-            created[role] = _create(f"{name}-{role}", manifest, child)
-            if role == "namespace":
-                child = pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(depends_on=[created[role]])
-                )
+        created, child = register_setup(name, setup, child, _create)
         for deployment in sorted(config.deployments):
             objects = aks_endpoint_manifests.deployment_objects(
                 config,

@@ -12,16 +12,14 @@ follow Azure ML's ``aks_webservice_deployment_config``; everything is validated 
 resource is registered.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Required
 
 import pulumi
 import pulumi_kubernetes as k8s
 from mlws.components._package import type_token
 from mlws.components.credentials import credential_problem, given_names, requested_auth_mode
-from mlws.components.deployment_config import (
-    AksDeploymentConfig,
-)
+from mlws.components.deployment_config import AksDeploymentConfig, DeploymentConfig
 from mlws.components.errors import Problem, parse_config
 from mlws.components.k8s_metadata import SELECTOR_LABEL, Manifest
 from mlws.components.k8s_setup import setup_objects
@@ -195,6 +193,45 @@ def create_object(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -
     return cls(name, **fields, opts=opts)
 
 
+def kubernetes_options(
+    parent: pulumi.Resource, name: str, kubeconfig: pulumi.Input[str] | None
+) -> pulumi.ResourceOptions:
+    """Options of a component's Kubernetes objects: children of ``parent``, through a
+    ``<name>-k8s`` provider built from ``kubeconfig`` when one is given (else the inherited one)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    if kubeconfig is None:
+        return child
+    provider = k8s.Provider(f"{name}-k8s", kubeconfig=pulumi.Output.secret(kubeconfig), opts=child)
+    return pulumi.ResourceOptions(parent=parent, provider=provider)
+
+
+def secret_values(config: DeploymentConfig, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The given secrets the auth mode needs (:func:`given_secrets`), each a secret Output."""
+    return {
+        setting: pulumi.Output.secret(value)
+        for setting, value in given_secrets(config, args).items()
+    }
+
+
+def register_setup(
+    name: str,
+    setup: Mapping[str, Manifest],
+    opts: pulumi.ResourceOptions,
+    create: Callable[[str, Manifest, pulumi.ResourceOptions], Any],
+) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
+    """Register ``setup``'s objects as ``<name>-<role>`` in order (``create`` registers one);
+    everything after a Namespace depends on it. The objects by role, and the options for what
+    comes next."""
+    created: dict[str, Any] = {}
+    for role, manifest in setup.items():
+        created[role] = create(f"{name}-{role}", manifest, opts)
+        if role == "namespace":
+            opts = pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[created[role]])
+            )
+    return created, opts
+
+
 def _lb_host(status: Any) -> str:
     """First load-balancer IP or host name of a Service status (empty while pending)."""
     balancer = getattr(status, "load_balancer", None) if status is not None else None
@@ -277,16 +314,8 @@ class AksWebService(pulumi.ComponentResource):
         self, name: str, config: AksDeploymentConfig, args: AksWebServiceArgs
     ) -> dict[str, Any]:
         """Register the provider (with a kubeconfig) and every Kubernetes object, by role."""
-        child = pulumi.ResourceOptions(parent=self)
-        if args.get("kubeconfig") is not None:
-            provider = k8s.Provider(
-                f"{name}-k8s", kubeconfig=pulumi.Output.secret(args["kubeconfig"]), opts=child
-            )
-            child = pulumi.ResourceOptions(parent=self, provider=provider)
-        values: Mapping[str, Any] = {
-            setting: pulumi.Output.secret(value)
-            for setting, value in given_secrets(config, args).items()
-        }
+        child = kubernetes_options(self, name, args.get("kubeconfig"))
+        values = secret_values(config, args)
         tls_given = config.ssl_enabled and not config.tls_secret_name
         setup = setup_objects(
             config,
@@ -295,13 +324,7 @@ class AksWebService(pulumi.ComponentResource):
             tls_key=pulumi.Output.secret(args["ssl_key"]) if tls_given else None,
             autoname=True,
         )
-        created: dict[str, Any] = {}
-        for role, manifest in setup.items():
-            created[role] = create_object(f"{name}-{role}", manifest, child)
-            if role == "namespace":
-                child = pulumi.ResourceOptions.merge(
-                    child, pulumi.ResourceOptions(depends_on=[created[role]])
-                )
+        created, child = register_setup(name, setup, child, create_object)
         workload = workload_objects(
             config,
             image=args["image"],

@@ -113,22 +113,16 @@ class Route:
 
 
 class ScoringApp:
-    """The ASGI application serving one entry script through a :class:`ScoringService`.
+    """The ASGI application in front of a :class:`ScoringService` (given, or built from settings
+    with its defaults: the script ``settings`` names, loaded at start-up)."""
 
-    ``entry_script`` defaults to the script ``settings`` names (loaded at start-up).
-    ``on_init_failure`` is called on the event loop when loading or ``init()`` fails.
-    """
-
-    def __init__(
-        self,
-        settings: RuntimeSettings,
-        entry_script: EntryScript | None = None,
-        *,
-        on_init_failure: Callable[[EntryScriptError], None] | None = None,
-    ) -> None:
+    def __init__(self, service: ScoringService | RuntimeSettings) -> None:
+        if isinstance(service, RuntimeSettings):
+            service = ScoringService(service)
+        settings = service.settings
         self.settings = settings
         #: Start-up, ready state and scoring (its ``submit`` is the batching hook).
-        self.service = ScoringService(settings, entry_script, on_init_failure=on_init_failure)
+        self.service = service
         self.authenticator: Authenticator = build_authenticator(settings)
         # The OpenAPI documents say which routes check Authorization: the checks below.
         self.service.auth_on_score = not isinstance(self.authenticator, NoAuth)
@@ -556,4 +550,7 @@ def create_app(
     on_init_failure: Callable[[EntryScriptError], None] | None = None,
 ) -> ScoringApp:
     """Build the ASGI app for ``settings`` (read from the environment when omitted)."""
-    return ScoringApp(settings or RuntimeSettings(), entry_script, on_init_failure=on_init_failure)
+    service = ScoringService(
+        settings or RuntimeSettings(), entry_script, on_init_failure=on_init_failure
+    )
+    return ScoringApp(service)

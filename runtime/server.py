@@ -35,6 +35,7 @@ from mlws.runtime.app import ScoringApp
 from mlws.runtime.direct_score import DirectScoreProtocol
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.logs import configure_logging
+from mlws.runtime.scoring_service import ScoringService
 from mlws.runtime.settings import RuntimeSettings, env_var_name, scrub_secret_environment
 from mlws.runtime.standby import StandbyResponder
 from mlws.runtime.transport import limited_http_protocol
@@ -116,7 +117,7 @@ def run_worker(
             recycled = True
             server.should_exit = True
 
-    app = ScoringApp(settings, on_init_failure=init_failed)
+    app = ScoringApp(ScoringService(settings, on_init_failure=init_failed))
     app.service.on_stuck = stuck
     supervised = events is not None
     if init_first:

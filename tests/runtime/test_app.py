@@ -22,6 +22,7 @@ from mlws.runtime.http_errors import INTERNAL_ERROR_MESSAGE, RUN_FAILED_MESSAGE
 from mlws.runtime.http_request import RequestIds
 from mlws.runtime.logs import AccessLog
 from mlws.runtime.request_checks import json_problem, query_as_json
+from mlws.runtime.scoring_service import ScoringService
 from runtime_helpers import make_settings, write_script
 
 JSON = {"content-type": "application/json"}
@@ -335,7 +336,7 @@ class TestStartup:
     async def test_init_failure_is_reported_and_signalled(self, script_dir: Path) -> None:
         write_script(script_dir, "init_fails")
         failures: list[EntryScriptError] = []
-        app = ScoringApp(make_settings(script_dir), on_init_failure=failures.append)
+        app = ScoringApp(ScoringService(make_settings(script_dir), on_init_failure=failures.append))
         await app.startup()
         with pytest.raises(EntryScriptError, match="cannot find the model file"):
             await app.wait_ready()

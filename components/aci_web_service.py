@@ -31,7 +31,7 @@ from mlws.components.service_args import (
     ScoringLimitsArgs,
     ServiceKeyArgs,
 )
-from mlws.components.service_wiring import given_secrets, service_gate
+from mlws.components.service_wiring import given_secrets, service_gate, service_uris
 from mlws.runtime.settings import AuthMode
 from pulumi_azure_native import containerinstance
 
@@ -186,8 +186,7 @@ class AciWebService(pulumi.ComponentResource):
 
         self.host = group.ip_address.apply(host_of)
         base = self.host.apply(lambda host: scoring_base_url(config, host))
-        self.scoring_uri = base.apply(lambda url: f"{url}/score")
-        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
+        self.scoring_uri, self.swagger_uri = service_uris(base)
         self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.container_group_name = group.name
         if config.health_check:

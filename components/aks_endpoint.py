@@ -31,7 +31,7 @@ from mlws.components.aks_web_service import (
 )
 from mlws.components.k8s_metadata import Manifest
 from mlws.components.service_args import HealthCheckArgs
-from mlws.components.service_wiring import service_gate
+from mlws.components.service_wiring import service_gate, service_uris
 
 
 class AksEndpointArgs(AksAuthArgs, HealthCheckArgs, total=False):
@@ -128,8 +128,7 @@ class AksEndpoint(pulumi.ComponentResource):
         super().__init__(type_token("AksEndpoint"), name, None, opts)
         created = self._objects(name, config, images, flat)
         base = f"{config.scoring_scheme}://{config.hostname}"
-        self.scoring_uri = pulumi.Output.from_input(f"{base}/score")
-        self.swagger_uri = pulumi.Output.from_input(f"{base}/swagger.json")
+        self.scoring_uri, self.swagger_uri = service_uris(base)
         self.auth_mode = pulumi.Output.from_input(config.settings.auth_mode)
         self.namespace = pulumi.Output.from_input(config.settings.namespace)
         self.endpoint_name = pulumi.Output.from_input(config.endpoint_name)

@@ -30,7 +30,7 @@ from mlws.components.service_args import (
     ScoringLimitsArgs,
     ServiceKeyArgs,
 )
-from mlws.components.service_wiring import given_secrets, service_gate
+from mlws.components.service_wiring import given_secrets, service_gate, service_uris
 
 
 class AksAuthArgs(ServiceKeyArgs, total=False):
@@ -283,8 +283,7 @@ class AksWebService(pulumi.ComponentResource):
             base: pulumi.Output[str] = pulumi.Output.from_input(f"https://{config.ssl_cname}")
         else:
             base = created["service"].status.apply(lambda s: f"http://{_lb_host(s)}")
-        self.scoring_uri = base.apply(lambda url: f"{url}/score")
-        self.swagger_uri = base.apply(lambda url: f"{url}/swagger.json")
+        self.scoring_uri, self.swagger_uri = service_uris(base)
         self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.namespace = pulumi.Output.from_input(config.namespace)
         self.service_name = pulumi.Output.from_input(config.name_in_cluster)

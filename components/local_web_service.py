@@ -32,7 +32,7 @@ from mlws.components.runtime_env import (
     secret_env_names,
 )
 from mlws.components.service_args import HealthCheckArgs, ScoringLimitsArgs, ServiceKeyArgs
-from mlws.components.service_wiring import service_gate
+from mlws.components.service_wiring import service_gate, service_uris
 from pydantic import AliasChoices, Field
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
@@ -276,8 +276,7 @@ class LocalWebService(pulumi.ComponentResource):
             **container_args(config),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.scoring_uri = pulumi.Output.from_input(f"{config.base_url}/score")
-        self.swagger_uri = pulumi.Output.from_input(f"{config.base_url}/swagger.json")
+        self.scoring_uri, self.swagger_uri = service_uris(config.base_url)
         self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.container_name = container.name
 

@@ -1,6 +1,6 @@
-"""What the three web services (``LocalWebService``, ``AciWebService``, ``AksWebService``) wire the
-same way: the secret inputs their auth mode needs, and the ``HealthGate`` that makes ``pulumi up``
-wait until the service answers."""
+"""What the web services (``LocalWebService``, ``AciWebService``, ``AksWebService`` and
+``AksEndpoint``) wire the same way: their URIs, the secret inputs their auth mode needs, and the
+``HealthGate`` that makes ``pulumi up`` wait until the service answers."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -9,6 +9,13 @@ import pulumi
 from mlws.components.deployment_config import DeploymentConfig
 from mlws.components.health_gate import HealthGate, HealthGateArgs, health_gate
 from mlws.components.runtime_env import secret_env_names
+
+
+def service_uris(base: pulumi.Input[str]) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """The scoring and OpenAPI URIs of a service at ``base`` (the runtime's ``/score`` and
+    ``/swagger.json`` routes)."""
+    url = pulumi.Output.from_input(base)
+    return url.apply(lambda at: f"{at}/score"), url.apply(lambda at: f"{at}/swagger.json")
 
 
 def given_secrets(config: DeploymentConfig, args: Mapping[str, Any]) -> dict[str, Any]:

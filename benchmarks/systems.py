@@ -76,6 +76,12 @@ SYSTEMS: dict[str, System] = {
         System(
             "constant", "same stack answering a constant (transport limit)", ("python",), "minimal"
         ),
+        System(
+            "bare",
+            "httptools + uvloop + orjson, 2 processes, predict only, no ASGI (a ceiling)",
+            ("python",),
+            "minimal",
+        ),
         System("rscript", "one Rscript process per request (baseline for R)", ("r",), "minimal"),
         System(
             "mlws-granian",
@@ -415,6 +421,21 @@ def _minimal(system: str, model: BenchModel, bin_dir: Path, log_dir: Path) -> La
     return Launch(server=server, url=f"{base}/score", body=model.body, check=check)
 
 
+def _bare(model: BenchModel, bin_dir: Path, log_dir: Path) -> Launch:
+    port = free_port()
+    env = _base_env() | {"BENCH_MODEL_FILE": str(model.model_dir / "model.joblib")}
+    base = f"http://127.0.0.1:{port}"
+    server = Server(
+        name=f"bare/{model.name}",
+        command=[str(bin_dir / "python"), str(SERVERS_DIR / "bare.py"), str(port)],
+        env=env,
+        cwd=SERVERS_DIR,
+        ready_url=f"{base}/ready",
+        log_file=log_dir / f"bare-{model.name}.log",
+    )
+    return Launch(server=server, url=f"{base}/score", body=model.body, check=check_predictions)
+
+
 def _rscript(model: BenchModel, bin_dir: Path, log_dir: Path) -> Launch:
     port = free_port()
     env = _base_env() | {
@@ -483,6 +504,8 @@ def launch(system: str, model: BenchModel, build_dir: Path, log: Callable[[str],
         return _mlserver(model, bin_dir, build_dir, log_dir)
     if system in ("minimal", "constant"):
         return _minimal(system, model, bin_dir, log_dir)
+    if system == "bare":
+        return _bare(model, bin_dir, log_dir)
     if system == "rscript":
         return _rscript(model, bin_dir, log_dir)
     if system == "plumber":

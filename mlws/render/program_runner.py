@@ -114,19 +114,29 @@ def _run_in_fresh_context(
     try:
         monitor = install()
         loop.run_until_complete(run_in_stack(body))
-    finally:
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
-        asyncio.set_event_loop(None)
-        if monitor is not None:
-            monitor.close()
+    except BaseException as exc:
+        # Cancelling the tasks left (below) re-raises this same exception inside them, which
+        # replaces its traceback: keep the one it was raised with, which says where it was.
+        raised = exc.__traceback__
+        _shut_down(loop, monitor)
+        raise exc.with_traceback(raised)  # noqa: B904 - the same exception, not a new one
+    _shut_down(loop, monitor)
     assert monitor is not None  # install() raised otherwise
     return monitor.recording
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop, monitor: RecordingMonitor | None) -> None:
+    """Cancel what the program left running, close its loop and the mocks' monitor."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
+    asyncio.set_event_loop(None)
+    if monitor is not None:
+        monitor.close()
 
 
 def run_isolated(

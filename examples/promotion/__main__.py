@@ -1,20 +1,31 @@
-"""One scoring service on AKS, a stack per environment, promoted dev -> staging -> prod by digest.
+"""One scoring endpoint on AKS, a stack per environment, promoted dev -> staging -> prod by digest.
 
 dev builds the scoring image (the diabetes model of ``../local-sklearn``) into its registry;
 staging runs the ``image_ref`` dev exports and prod the one staging exports, each read with a
 ``StackReference`` (``promotion.py``), so prod runs byte for byte what staging ran. Every stack has
-its own resource group, AKS cluster (allowed to pull from dev's registry) and keys, and exports
-``image_ref`` and ``registry_id`` for the next. See docs/promotion.md and README.md.
+its own resource group, AKS cluster (allowed to pull from dev's registry), keys and
+``AksEndpoint``, and exports ``image_ref`` and ``registry_id`` for the next. The endpoint's
+``deployments`` and ``traffic`` are stack config: dev and staging run one deployment; prod runs
+blue (the digest it ran before, pinned) and green (the promoted digest), and the last step of a
+promotion is shifting ``traffic`` from blue to green. See docs/promotion.md and README.md.
 """
 
 from pathlib import Path
 
 import pulumi
 from mlws.components.aks_cluster import AksCluster
-from mlws.components.aks_web_service import AksWebService
+from mlws.components.aks_endpoint import AksEndpoint, AksEndpointArgs
 from mlws.components.scoring_image import ScoringImage
 from mlws.components.service_keys import ServiceKeys
-from promotion import IMAGE_REF, REGISTRY_ID, promoted_image, upstream
+from promotion import (
+    IMAGE_REF,
+    IMAGES,
+    REGISTRY_ID,
+    deployment_images,
+    promoted_deployments,
+    promoted_image,
+    upstream,
+)
 from pulumi_azure_native import containerregistry, resources
 
 from mlws import service
@@ -76,6 +87,7 @@ def build() -> pulumi.Output[str]:
 
 
 image_ref = promoted_image(config, build, source)
+deployments = promoted_deployments(config.require_object("deployments"), image_ref)
 
 cluster = AksCluster(
     "aks",
@@ -93,31 +105,36 @@ keys = ServiceKeys(
         "secondary_rotation": config.get(service.SECONDARY_KEY_ROTATION) or "0",
     },
 )
-svc = AksWebService(
-    name,
-    {
-        "image": image_ref,
-        "kubeconfig": cluster.kubeconfig,
-        "namespace": "scoring",
-        "create_namespace": True,
-        "auth_enabled": True,
-        "primary_key": keys.primary_key,
-        "secondary_key": keys.secondary_key,
-        "cpu_cores": config.require_float("cpu_cores"),
-        "memory_gb": config.require_float("memory_gb"),
-        "autoscale_min_replicas": config.require_int("autoscale_min_replicas"),
-        "autoscale_max_replicas": config.require_int("autoscale_max_replicas"),
-    },
-)
+endpoint_args: AksEndpointArgs = {
+    "kubeconfig": cluster.kubeconfig,
+    "namespace": "scoring",
+    "create_namespace": True,
+    "hostname": config.require("hostname"),
+    "gateway_class_name": config.require("gatewayClassName"),
+    "auth_enabled": True,
+    "primary_key": keys.primary_key,
+    "secondary_key": keys.secondary_key,
+    "deployments": deployments,
+    # A rollout step should not wait on DNS for the host name: try a deployment with
+    # `mlws invoke --deployment` before it takes traffic.
+    "health_check": False,
+}
+traffic = config.get_object("traffic")
+if traffic is not None:  # one deployment: all of it
+    endpoint_args["traffic"] = traffic
+endpoint = AksEndpoint(name, endpoint_args)
 
 pulumi.export(IMAGE_REF, image_ref)
+pulumi.export(IMAGES, deployment_images(deployments))
 pulumi.export(REGISTRY_ID, registry_id)
-pulumi.export(service.SCORING_URI, svc.scoring_uri)
-pulumi.export(service.SWAGGER_URI, svc.swagger_uri)
-pulumi.export(service.AUTH_MODE, svc.auth_mode)
+pulumi.export(service.SCORING_URI, endpoint.scoring_uri)
+pulumi.export(service.SWAGGER_URI, endpoint.swagger_uri)
+pulumi.export(service.AUTH_MODE, endpoint.auth_mode)
 pulumi.export(service.PRIMARY_KEY, keys.primary_key)
 pulumi.export(service.SECONDARY_KEY, keys.secondary_key)
 pulumi.export(service.SERVICE_KIND, "aks")
 pulumi.export(service.KUBECONFIG, cluster.kubeconfig)
-pulumi.export(service.NAMESPACE, svc.namespace)
-pulumi.export(service.LABEL_SELECTOR, svc.label_selector)
+pulumi.export(service.NAMESPACE, endpoint.namespace)
+pulumi.export(service.LABEL_SELECTOR, endpoint.label_selector)
+pulumi.export(service.DEPLOYMENTS, endpoint.deployment_names)
+pulumi.export("traffic", endpoint.traffic)

@@ -352,11 +352,6 @@ class AksDeploymentConfig(DeploymentConfig):
             raise ValueError("each path once")
         return value
 
-    @field_validator("ingress_controller_namespace")
-    @classmethod
-    def _controller_namespace(cls, value: str) -> str:
-        return check_label(value, DNS1123_LABEL, "Kubernetes namespace")
-
     @field_validator("allowed_ingress_namespaces")
     @classmethod
     def _allowed_namespaces(cls, value: list[str]) -> list[str]:
@@ -372,7 +367,7 @@ class AksDeploymentConfig(DeploymentConfig):
                 raise ValueError(f"{cidr!r} is not a CIDR block like 10.0.0.0/16") from None
         return value
 
-    @field_validator("namespace")
+    @field_validator("namespace", "ingress_controller_namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
         return check_label(value, DNS1123_LABEL, "Kubernetes namespace")

@@ -156,6 +156,13 @@ def test_invalid_namespaces(namespace: str) -> None:
     assert list(problems_of(error)) == ["namespace"]
 
 
+@pytest.mark.parametrize("namespace", ["", "A", "a_b", "x" * 64])
+def test_invalid_ingress_controller_namespaces(namespace: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        aks(ingress_controller_namespace=namespace)
+    assert list(problems_of(error)) == ["ingress_controller_namespace"]
+
+
 def test_component_name_that_is_no_service_name_is_reported() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(AksDeploymentConfig, {}, subject="x", defaults={"service_name": "My_Service"})

@@ -143,6 +143,7 @@ def _pod_security(config: AksDeploymentConfig) -> dict[str, Any]:
 
 
 def _container_security(config: AksDeploymentConfig) -> dict[str, Any]:
+    # Repeats the pod's user on purpose: checkers of the restricted standard read each container.
     uid = run_as_user(config)
     return {
         "runAsNonRoot": True,

@@ -150,6 +150,7 @@ class AciWebService(pulumi.ComponentResource):
     SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "registry_password", "ssl_key"})
     """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
+    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, e.g. ``http://<label>.<region>.azurecontainer.io:5001/score``."""
     swagger_uri: pulumi.Output[str]

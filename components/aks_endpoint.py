@@ -97,6 +97,7 @@ class AksEndpoint(pulumi.ComponentResource):
     SECRET_PROPERTIES = frozenset({"kubeconfig", "primary_key", "secondary_key", "token_secret"})
     """Inputs the plugin's schema marks secret (declared, not guessed from names)."""
 
+    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, ``<scheme>://<hostname>/score``."""
     swagger_uri: pulumi.Output[str]

@@ -250,6 +250,7 @@ class AksWebService(pulumi.ComponentResource):
     )
     """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
+    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint (``http://<load balancer>/score`` or ``https://<cname>/score``)."""
     swagger_uri: pulumi.Output[str]

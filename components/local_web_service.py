@@ -237,6 +237,7 @@ class LocalWebService(pulumi.ComponentResource):
     SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "token_secret"})
     """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
+    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, e.g. ``http://127.0.0.1:8890/score``."""
     swagger_uri: pulumi.Output[str]

@@ -81,7 +81,7 @@ def parse_json_object(body: bytes) -> Mapping[str, Any]:
         except ValueError as exc:
             raise ScoreInputError(f"POST body could not be decoded as JSON: {exc}") from None
         except RecursionError:
-            raise ScoreInputError(TOO_DEEP_MESSAGE) from None
+            raise TooDeep from None
     if not isinstance(parsed, dict):
         raise ScoreInputError("POST body should be a JSON dictionary.")
     return parsed

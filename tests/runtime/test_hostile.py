@@ -204,6 +204,21 @@ def test_deeply_nested_json_is_400_with_a_request_id(servers: list[Server], tmp_
     )
 
 
+def test_deeply_nested_json_to_a_decorated_script_is_400_with_a_request_id(
+    servers: list[Server], tmp_path: Path
+) -> None:
+    """A schema-decorated run() gets a parsed object, so its body is parsed in every mode."""
+    write_script(tmp_path, "decorated")
+    server = start_serve(servers, tmp_path)
+    server.wait_ready()
+    for body in (b"[" * 100000, b'{"data": ' + b"[" * 100000 + b"}"):
+        response = httpx.post(f"{server.url}/score", content=body, headers=JSON, timeout=30)
+        assert response.status_code == 400, response.text
+        assert response.json()["message"] == "The request's JSON is nested too deeply to parse."
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+    server.wait_log("nested too deeply")
+
+
 def test_405_says_what_is_allowed(servers: list[Server], tmp_path: Path) -> None:
     server = started(servers, tmp_path)
     assert httpx.put(f"{server.url}/score").headers["allow"] == "GET, POST, OPTIONS"

@@ -39,6 +39,7 @@ _READY = "Readiness: 200 once init() finished and not every scoring thread is st
 _OK = "The service processed the input correctly and provided a result prediction, if applicable."
 _FAILED = "The service failed to execute due to an error."
 _STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
+_SPEC = "The Swagger specification."
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,23 @@ def _info(service: ServiceInfo) -> dict[str, Any]:
         "title": service.name,
         "description": f"API specification for the Azure Machine Learning service {service.name}",
         "version": service.version,
+    }
+
+
+def _swagger_operation(
+    access: Access, version_type: dict[str, Any], ok: dict[str, Any], error: dict[str, Any]
+) -> dict[str, Any]:
+    """``GET /swagger.json`` in either document; ``version_type``, ``ok`` and ``error`` are the
+    parameter's type, the 200 answer and the error answer in that document's own shape."""
+    version = {"name": "version", "in": "query", "required": False, **version_type}
+    return {
+        "get": {
+            "operationId": "GetSwaggerSpec",
+            "description": "Get the Swagger specification.",
+            **access.security(access.swagger_auth),
+            "parameters": [version],
+            "responses": {"200": ok, "default": error},
+        }
     }
 
 
@@ -161,29 +179,12 @@ def swagger2(
                     },
                 }
             },
-            f"{p}/swagger.json": {
-                "get": {
-                    "operationId": "GetSwaggerSpec",
-                    "description": "Get the Swagger specification.",
-                    **access.security(access.swagger_auth),
-                    "parameters": [
-                        {
-                            "name": "version",
-                            "in": "query",
-                            "required": False,
-                            "type": "integer",
-                            "enum": [2, 3],
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The Swagger specification.",
-                            "schema": {"type": "object"},
-                        },
-                        "default": error_ref,
-                    },
-                }
-            },
+            f"{p}/swagger.json": _swagger_operation(
+                access,
+                {"type": "integer", "enum": [2, 3]},
+                {"description": _SPEC, "schema": {"type": "object"}},
+                error_ref,
+            ),
             f"{p}/live": probe("ServiceLiveness", _LIVE),
             f"{p}/ready": probe("ServiceReadiness", _READY),
         },
@@ -263,25 +264,12 @@ def swagger3(
                     },
                 }
             },
-            f"{p}/swagger.json": {
-                "get": {
-                    "operationId": "GetSwaggerSpec",
-                    "description": "Get the Swagger specification.",
-                    **access.security(access.swagger_auth),
-                    "parameters": [
-                        {
-                            "name": "version",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "enum": [2, 3]},
-                        }
-                    ],
-                    "responses": {
-                        "200": as_json("The Swagger specification.", {"type": "object"}),
-                        "default": error_ref,
-                    },
-                }
-            },
+            f"{p}/swagger.json": _swagger_operation(
+                access,
+                {"schema": {"type": "integer", "enum": [2, 3]}},
+                as_json(_SPEC, {"type": "object"}),
+                error_ref,
+            ),
             f"{p}/live": probe("ServiceLiveness", _LIVE),
             f"{p}/ready": probe("ServiceReadiness", _READY),
         },

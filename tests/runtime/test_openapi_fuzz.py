@@ -1,31 +1,50 @@
 """schemathesis against every OpenAPI document the server serves, over real HTTP.
 
-A real ``mlws serve`` (key auth) serves a decorated script that checks its own input and answers
-400 through ``AMLResponse`` for what it cannot score, so ``run()``'s own errors stay out of the
-count. For each document (``?version=2``, ``3``, ``3.1``) schemathesis generates requests for every
-operation it lists and checks each answer: no 5xx, the status, content type, headers and body as
-the document says, and the documented security really enforced (a request without the key is
-refused, ``ignored_auth``). The figures are printed (``pytest -s``).
+A real ``mlws serve``, in each auth mode (none, key, token), serves a decorated script that checks
+its own input and answers 400 through ``AMLResponse`` for what it cannot score, so ``run()``'s own
+errors stay out of the count. For each document (``?version=2``, ``3``, ``3.1``) schemathesis
+generates requests for every operation it lists and checks each answer: no 5xx, the status,
+content type, headers and body as the document says, and the documented security really
+enforced (a request without the key or token is refused, ``ignored_auth``). The figures are
+printed (``pytest -s``).
 """
 
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from live_server import Server, start_serve
-from schemathesis.core.failures import FailureGroup
+from schemathesis import GenerationMode
+from schemathesis.core.failures import FailureGroup, ServerError
 from schemathesis.core.result import Ok
+from schemathesis.core.transport import Response
 
 pytestmark = pytest.mark.slow
 
 KEY = "fuzz-key-0123456789"
+RUN_FAILED = "An unexpected error occurred in scoring script. Check the logs for more info."
+TOKEN_SECRET = "fuzz-token-secret-0123456789abcdef"
+AUDIENCE = "fuzz"
+#: Settings per auth mode, and the Authorization header each request carries.
+AUTH_ENV = {
+    "none": {"MLWS_AUTH_MODE": "none"},
+    "key": {"MLWS_AUTH_MODE": "key", "MLWS_PRIMARY_KEY": KEY},
+    "token": {
+        "MLWS_AUTH_MODE": "token",
+        "MLWS_TOKEN_SECRET": TOKEN_SECRET,
+        "MLWS_TOKEN_AUDIENCE": AUDIENCE,
+    },
+}
 #: Generated requests per operation and document: 5 operations x 3 documents x this, a few
 #: seconds in all.
 MAX_EXAMPLES = 40
@@ -67,37 +86,80 @@ SCRIPT = """
 
 @dataclass
 class Tally:
-    """What one run did: requests per operation and the failures schemathesis reported."""
+    """What one run did: requests per operation, the failures schemathesis reported, and the
+    500s that were the script's own (``x-ms-run-function-failed: True``, not the server's)."""
 
     requests: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    run_failures: int = 0
 
     @property
     def total(self) -> int:
         return sum(self.requests.values())
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    source = tmp_path_factory.mktemp("fuzz")
+def script_failed(response: Response) -> bool:
+    """A 500 that ``run()`` raised, e.g. inference_schema's decorator refusing a value that does
+    not fit the schema (``ValueError: Invalid input data type to parse``): azmlinfsrv answers it
+    the same way (tests/compat ``test_schema_input_that_does_not_fit_the_schema_fails_in_run``).
+    """
+    return (
+        response.status_code == 500
+        and response.headers.get("x-ms-run-function-failed") == ["True"]
+        and response.json().get("message") == RUN_FAILED
+    )
+
+
+def credentials(mode: str) -> dict[str, str]:
+    """The Authorization header a caller of a ``mode`` server sends (none without auth)."""
+    if mode == "key":
+        return {"Authorization": f"Bearer {KEY}"}
+    if mode == "token":
+        now = int(time.time())
+        token = jwt.encode(
+            {"aud": AUDIENCE, "nbf": now - 5, "exp": now + 3600}, TOKEN_SECRET, algorithm="HS256"
+        )
+        return {"Authorization": f"Bearer {token}"}
+    return {}
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running server, its auth mode and the header its callers send."""
+
+    server: Server
+    mode: str
+    auth: dict[str, str]
+
+
+@pytest.fixture(scope="module", params=sorted(AUTH_ENV))
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    mode: str = request.param
+    source = tmp_path_factory.mktemp(f"fuzz-{mode}")
     (source / "score.py").write_text(textwrap.dedent(SCRIPT).lstrip())
     servers: list[Server] = []
-    env = {"MLWS_AUTH_MODE": "key", "MLWS_PRIMARY_KEY": KEY, "MLWS_LOG_LEVEL": "warning"}
+    env = {**AUTH_ENV[mode], "MLWS_LOG_LEVEL": "warning"}
     started = start_serve(servers, source, "--entry-script", "score.py", env=env)
     try:
         started.wait_ready(timeout=180)
-        yield started
+        yield Served(started, mode, credentials(mode))
     finally:
         for each in servers:
             each.kill()
 
 
-def fuzz(server: Server, version: str) -> Tally:
-    """Run schemathesis over every operation of the ``version`` document ``server`` serves."""
+def fuzz(served: Served, version: str, mode: GenerationMode) -> Tally:
+    """Run schemathesis over every operation of the ``version`` document ``served`` serves, with
+    requests the document allows (``positive``) or ones it does not (``negative``)."""
+    server = served.server
     # The served document, loaded as a dict: from_url would leave out the /swagger.json operation.
-    served = httpx.get(f"{server.url}/swagger.json", params={"version": version}, timeout=30)
-    assert served.status_code == 200, served.text
-    schema = schemathesis.openapi.from_dict(served.json())
+    document = httpx.get(
+        f"{server.url}/swagger.json", params={"version": version}, headers=served.auth, timeout=30
+    )
+    assert document.status_code == 200, document.text
+    schema = schemathesis.openapi.from_dict(document.json())
     checks = [
         schemathesis.checks.not_a_server_error,
         schemathesis.checks.status_code_conformance,
@@ -109,18 +171,19 @@ def fuzz(server: Server, version: str) -> Tally:
     tally = Tally()
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), result
-        exercise(server, result.ok(), checks, tally)
+        exercise(served, result.ok(), mode, checks, tally)
     return tally
 
 
 def exercise(
-    server: Server,
+    served: Served,
     operation: schemathesis.APIOperation[Any, Any, Any, Any],
+    mode: GenerationMode,
     checks: list[schemathesis.CheckFunction],
     tally: Tally,
 ) -> None:
     """Up to MAX_EXAMPLES generated requests to one operation, each answer checked."""
-    auth = {"Authorization": f"Bearer {KEY}"}
+    server, auth = served.server, served.auth
     name = f"{operation.method.upper()} {operation.path}"
     tally.requests[name] = 0
 
@@ -131,29 +194,48 @@ def exercise(
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy())
+    @given(case=operation.as_strategy(generation_mode=mode))
     def one(case: schemathesis.Case[Any]) -> None:
         response = case.call(base_url=server.url, headers=auth, timeout=30)
         tally.requests[name] += 1
         try:
             case.validate_response(response, checks=checks, headers=auth)
         except FailureGroup as failure:  # record each, keep going (the test asserts none)
-            tally.failures.extend(f"{name} {response.status_code}: {e}" for e in failure.exceptions)
+            sent = f"query {case.query!r}, body {case.body!r}"[:300]
+            for e in failure.exceptions:
+                if isinstance(e, ServerError) and script_failed(response):
+                    tally.run_failures += 1
+                    continue
+                tally.failures.append(
+                    f"{name} {response.status_code}: {e} ({sent}; answer {response.text[:300]!r})"
+                )
 
-    one()
+    try:
+        one()
+    except Unsatisfiable:  # negative mode: an operation without parameters has nothing to break
+        if mode is not GenerationMode.NEGATIVE:
+            raise
+        del tally.requests[name]
 
 
+@pytest.mark.parametrize("mode", list(GenerationMode), ids=str)
 @pytest.mark.parametrize("version", ["2", "3", "3.1"])
-def test_every_served_document_holds_under_generated_requests(server: Server, version: str) -> None:
-    tally = fuzz(server, version)
-    print(f"\nschemathesis, OpenAPI {version}: {tally.total} requests {tally.requests}")
-    assert set(tally.requests) == {
-        "GET /",
-        "POST /score",
-        "GET /swagger.json",
-        "GET /live",
-        "GET /ready",
-    }
+def test_every_served_document_holds_under_generated_requests(
+    served: Served, version: str, mode: GenerationMode
+) -> None:
+    log_before = len(served.server.log)
+    tally = fuzz(served, version, mode)
+    print(
+        f"\nschemathesis, auth {served.mode}, OpenAPI {version}, {mode.value}: {tally.total} "
+        f"requests {tally.requests}, {tally.run_failures} refused by the schema decorator in run()"
+    )
+    with_inputs = {"POST /score", "GET /swagger.json"}
+    expected = with_inputs | {"GET /", "GET /live", "GET /ready"}
+    assert set(tally.requests) == (with_inputs if mode is GenerationMode.NEGATIVE else expected)
     assert all(count > 0 for count in tally.requests.values()), tally.requests
     assert tally.failures == [], "\n".join(tally.failures[:10])
-    assert "Traceback" not in server.log, server.log[-3000:]
+    log = served.server.log[log_before:]
+    assert "internal error" not in log, log[-3000:]  # the server's own failures
+    if mode is GenerationMode.POSITIVE:  # what the document allows never fails, even in run()
+        assert tally.run_failures == 0
+        assert "Traceback" not in log, log[-3000:]

@@ -227,6 +227,18 @@ def test_plain_head_health(plain: Pair) -> None:
     assert (reference.status, reference.text) == (200, "")
 
 
+def test_plain_head_score_is_405_without_a_body(plain: Pair) -> None:
+    """Flask routes HEAD /score to the score handler (HEAD follows GET), whose input parser
+    refuses the method: 405 and, as for any HEAD, no body."""
+    reference, ours = same(plain, "HEAD", "/score", params={"data": "[[1, 2, 3]]"})
+    assert (reference.status, reference.text) == (405, "")
+    assert reference.headers["content-type"] == "application/json"
+    if ours is not None:
+        assert ours.text == ""
+        assert ours.headers["content-type"] == "application/json"
+        assert ours.headers["x-ms-run-function-failed"] == "False"
+
+
 def test_deliberate_difference_metrics_route(plain: Pair) -> None:
     """azmlinfsrv has no /metrics (404); mlws serves Prometheus text there."""
     reference = call(plain.reference, "GET", "/metrics")

@@ -191,3 +191,18 @@ def test_swagger_is_served_for_a_raw_script(raw: Pair) -> None:
 def test_other_methods_are_405_before_run(raw: Pair) -> None:
     assert answer(raw.reference, "PUT", "/score").status_code == 405
     assert answer(raw.require_mlws(), "PUT", "/score").status_code == 405
+
+
+def test_deliberate_difference_head_score_never_reaches_run(raw: Pair) -> None:
+    """azmlinfsrv hands a HEAD to a @rawhttp run() (Flask routes HEAD like GET); mlws answers it
+    405 itself: a HEAD is a probe (no body), so it never runs the script or the model."""
+    reference = answer(raw.reference, "HEAD", "/score", params={"describe": "1"})
+    # this script's run() has no HEAD branch and falls through to its 500
+    assert reference.status_code == 500
+    assert reference.headers["x-ms-run-function-failed"] == "True"
+    assert reference.content == b""
+    ours = answer(raw.require_mlws(), "HEAD", "/score", params={"describe": "1"})
+    assert ours.status_code == 405
+    assert ours.headers["allow"] == "GET, POST, OPTIONS"
+    assert ours.headers["x-ms-run-function-failed"] == "False"
+    assert ours.content == b""

@@ -17,6 +17,10 @@ Routes (:data:`ROUTES`; auth as configured on the ones marked so):
 :mod:`mlws.runtime.http_errors`. Each request is counted in the metrics and written to the
 request log. The request checks (content type, JSON) are :mod:`mlws.runtime.request_checks`'.
 Start-up, the ready state and scoring are the service's (:mod:`mlws.runtime.scoring_service`).
+
+Over 500 lines because the routes, the ASGI path and the direct ``POST /score`` path
+(:meth:`ScoringApp.score_direct`) share one app's state and checks; the answers' table, the
+request reading and checks, and the scoring service are modules of their own.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ no worker is ready this process answers the probes. Exit codes: 0 after
 SIGTERM/SIGINT (in-flight requests are finished first), :data:`INIT_FAILED_EXIT` when the entry
 script cannot start or workers keep dying during ``init()`` (every worker is stopped), 1 for other
 failures.
+
+Over 500 lines because the supervisor's loop and its worker's side (start-up, signals, recycling)
+are one protocol between two processes, read together; the probe responder, the heartbeat and the
+HTTP protocol live in their own modules.
 """
 
 from __future__ import annotations

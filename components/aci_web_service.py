@@ -12,6 +12,8 @@ import base64
 from typing import Any, Required
 
 import pulumi
+from pulumi_azure_native import containerinstance
+
 from mlws.components._package import type_token
 from mlws.components.aci_spec import (
     SCORING_CONTAINER,
@@ -33,7 +35,6 @@ from mlws.components.service_args import (
 )
 from mlws.components.service_wiring import given_secrets, service_gate, service_uris
 from mlws.runtime.settings import AuthMode
-from pulumi_azure_native import containerinstance
 
 
 class AciWebServiceArgs(ServiceKeyArgs, ScoringLimitsArgs, ProbeArgs, HealthCheckArgs, total=False):

@@ -20,6 +20,8 @@ from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_azure_native import authorization, containerservice
+
 from mlws.components._package import type_token
 from mlws.components.aks_cluster_spec import (
     AksClusterConfig,
@@ -32,7 +34,6 @@ from mlws.components.aks_cluster_spec import (
     nvidia_device_plugin_network_policy,
 )
 from mlws.components.errors import Problem, parse_config
-from pulumi_azure_native import authorization, containerservice
 
 
 def resource_kwargs(args: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from mlws.components.deployment_config import (
     GPU_LABEL,
     GPU_TAINT,
@@ -23,7 +25,6 @@ from mlws.components.deployment_config import (
     parse_taint,
 )
 from mlws.components.errors import CrossCheckedModel, Problem
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: NVIDIA's device plugin image (pinned).
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin"

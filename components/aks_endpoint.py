@@ -18,6 +18,7 @@ from typing import Any, Required
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlws.components import aks_endpoint_manifests
 from mlws.components._package import type_token
 from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config

@@ -15,6 +15,8 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from mlws.components.deployment_config import (
     DNS1035_LABEL,
     DNS1123_LABEL,
@@ -28,7 +30,6 @@ from mlws.components.errors import (
     parse_config,
     raise_problems,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 #: Settings that belong to the endpoint as a whole (shared by every deployment's pods).
 ENDPOINT_SETTINGS: frozenset[str] = frozenset(

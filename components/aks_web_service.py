@@ -17,6 +17,7 @@ from typing import Any, Required
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from mlws.components._package import type_token
 from mlws.components.credentials import credential_problem, given_names, requested_auth_mode
 from mlws.components.deployment_config import AksDeploymentConfig, DeploymentConfig

@@ -18,6 +18,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
+
 from mlws.components.errors import CrossCheckedModel, Problem
 
 # Re-exported: the AKS manifests, the cluster spec and the policy pack import them from here.
@@ -39,7 +41,6 @@ from mlws.components.runtime_env import secret_env_names as secret_env_names
 from mlws.components.runtime_env import secret_file_env as secret_file_env
 from mlws.components.runtime_env import secret_file_name as secret_file_name
 from mlws.runtime.settings import AuthMode
-from pydantic import AliasChoices, ConfigDict, Field, field_validator, model_validator
 
 
 class DeploymentConfig(CrossCheckedModel):

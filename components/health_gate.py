@@ -50,11 +50,11 @@ from typing import Any, Literal, TypedDict
 
 import pulumi
 import pulumi.dynamic
-from mlws.components._package import PACKAGE
 from pulumi.runtime.rpc import UNKNOWN
 from pydantic.alias_generators import to_camel, to_snake
 
 from mlws import health
+from mlws.components._package import PACKAGE
 
 TYPE_NAME = "HealthGate"
 """The dynamic resource's type name (``pulumi-python:dynamic/mlws:HealthGate``)."""

@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Required, TypedDict
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from mlws.components.errors import CrossCheckedModel, Problem
 from mlws.runtime.settings import AZUREML_ENV_NAMES
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Debian package names (optionally =version), CRAN names, conda match specs, env var names.
 _APT = re.compile(r"^[a-z0-9][a-z0-9+.\-]+(=[A-Za-z0-9.+:~\-]+)?$")

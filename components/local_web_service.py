@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Required
 
 import pulumi
 import pulumi_docker as docker
+from pydantic import AliasChoices, Field
+
 from mlws.components._package import type_token
 from mlws.components.credentials import credential_problem, given_names, requested_auth_mode
 from mlws.components.deployment_config import DeploymentConfig
@@ -33,7 +35,6 @@ from mlws.components.runtime_env import (
 )
 from mlws.components.service_args import HealthCheckArgs, ScoringLimitsArgs, ServiceKeyArgs
 from mlws.components.service_wiring import service_gate, service_uris
-from pydantic import AliasChoices, Field
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
 #: The writable scratch folder, a tmpfs (the images set ``HOME`` to it).

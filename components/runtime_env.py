@@ -16,8 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from mlws.runtime.settings import RuntimeSettings, env_var_name
 from pydantic import Field
+
+from mlws.runtime.settings import RuntimeSettings, env_var_name
 
 if TYPE_CHECKING:
     from mlws.components.deployment_config import DeploymentConfig

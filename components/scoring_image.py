@@ -16,6 +16,8 @@ from typing import Any, Self
 
 import pulumi
 import pulumi_docker as docker
+from pydantic import Field, model_validator
+
 from mlws.components._package import type_token
 from mlws.components.build_context import (
     BuildContext,
@@ -33,7 +35,6 @@ from mlws.components.inference_config import (
     ModelArgs,
     models_problems,
 )
-from pydantic import Field, model_validator
 
 _REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")

@@ -10,9 +10,10 @@ from typing import TypedDict
 
 import pulumi
 import pulumi_random as random
+from pydantic import BaseModel, ConfigDict, Field
+
 from mlws.components._package import type_token
 from mlws.components.errors import parse_config
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class ServiceKeysArgs(TypedDict, total=False):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+
 from mlws.components.deployment_config import DeploymentConfig
 from mlws.components.health_gate import HealthGate, HealthGateArgs, health_gate
 from mlws.components.runtime_env import secret_env_names

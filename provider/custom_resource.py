@@ -12,9 +12,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ValidationError
+
 from mlws.provider.schema_builder import resource_spec
 from mlws.provider.wire import UNKNOWN, Props
-from pydantic import BaseModel, ValidationError
 
 
 class ResourceError(Exception):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from mlws.components._package import type_token
-from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 from pydantic import BaseModel, ConfigDict
 
 from mlws import health
+from mlws.components._package import type_token
+from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
 
 
 class HealthGateInputs(health.HealthCheckSpec):

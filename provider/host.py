@@ -24,9 +24,10 @@ from collections.abc import Sequence
 
 import grpc
 import grpc.aio
+from pulumi.runtime.proto import provider_pb2_grpc
+
 from mlws.provider.package import build_provider
 from mlws.provider.servicer import MlwsServicer
-from pulumi.runtime.proto import provider_pb2_grpc
 
 GRPC_SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 400 * 1024 * 1024),

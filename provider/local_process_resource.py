@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from mlws import health
 from mlws.components._package import type_token
 from mlws.components.credentials import credential_problem
 from mlws.components.runtime_env import runtime_default, runtime_field, settings_env
@@ -28,9 +31,6 @@ from mlws.provider.custom_resource import CustomResource, Diff, Operation, Resou
 from mlws.provider.local_process import ProcessRecord
 from mlws.provider.wire import UNKNOWN, Props
 from mlws.runtime.settings import AuthMode, env_var_name
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
-from mlws import health
 
 MANAGED_SETTINGS = (
     "entry_script",

@@ -15,6 +15,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pulumi import ComponentResource, Inputs, ResourceOptions
+from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
+from pulumi.provider.experimental.component import ComponentProvider
+from pulumi.provider.provider import ConstructResult
+from pulumi.provider.server import ComponentInitError
+
+from mlws import __version__
 from mlws.components._package import PACKAGE
 from mlws.components.errors import ConfigError
 from mlws.components.health_gate import plugin_gates
@@ -28,13 +35,6 @@ from mlws.provider.schema_builder import (
     merge_resources,
 )
 from mlws.provider.wire import to_camel
-from pulumi import ComponentResource, Inputs, ResourceOptions
-from pulumi.errors import InputPropertiesError, InputPropertyErrorDetails
-from pulumi.provider.experimental.component import ComponentProvider
-from pulumi.provider.provider import ConstructResult
-from pulumi.provider.server import ComponentInitError
-
-from mlws import __version__
 
 COMPONENTS: tuple[tuple[str, str], ...] = (
     ("mlws.components.scoring_image", "ScoringImage"),

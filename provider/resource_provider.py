@@ -15,8 +15,6 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
-from mlws.provider.wire import Props, decode, encode, to_camel
 from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.provider.experimental.provider import (
     CheckFailure,
@@ -36,6 +34,9 @@ from pulumi.provider.experimental.provider import (
     UpdateResponse,
 )
 from pydantic import ValidationError
+
+from mlws.provider.custom_resource import CustomResource, Diff, Operation, ResourceError
+from mlws.provider.wire import Props, decode, encode, to_camel
 
 T = TypeVar("T")
 

@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from mlws.provider.wire import to_camel, to_snake
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
+
+from mlws.provider.wire import to_camel, to_snake
 
 
 def _strip_optional(annotation: Any) -> Any:

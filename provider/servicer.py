@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf import empty_pb2
-from mlws.provider.custom_resource import ResourceError
-from mlws.provider.package import MlwsProvider
-from mlws.provider.resource_provider import CustomResourceProvider
 from pulumi.provider.experimental import server as typed_server
 from pulumi.provider.server import ProviderServicer
 from pulumi.runtime import proto
+
+from mlws.provider.custom_resource import ResourceError
+from mlws.provider.package import MlwsProvider
+from mlws.provider.resource_provider import CustomResourceProvider
 
 T = TypeVar("T")
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mlws.runtime.raw_http import RAWHTTP_ATTRIBUTE
 from werkzeug.wrappers import Request
+
+from mlws.runtime.raw_http import RAWHTTP_ATTRIBUTE
 
 __all__ = ["AMLRequest", "rawhttp"]
 

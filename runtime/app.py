@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
+
 from mlws.runtime.auth import REPEATED, Authenticator, KeyAuth, NoAuth, build_authenticator
 from mlws.runtime.entry_script import (
     EntryScript,

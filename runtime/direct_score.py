@@ -23,10 +23,11 @@ import asyncio
 import re
 from typing import cast
 
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE
+
 from mlws.runtime.app import BIG_BODY_BYTES, Answer, ScoringApp
 from mlws.runtime.http_request import Request, Scope
 from mlws.runtime.transport import CoalescingTransport, LimitedHttpToolsProtocol
-from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE
 
 _SCORE = b"/score"
 _POST = b"POST"

@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import orjson
+
 from mlws.runtime import azureml_modules, raw_http
 from mlws.runtime.entry_script import (
     EntryScript,

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+
 from mlws.runtime.entry_script import ScoreInputError
 
 EMPTY_OBJECT_MESSAGE = "POST body is empty. Expecting a JSON dictionary."

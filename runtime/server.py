@@ -34,6 +34,8 @@ from types import FrameType
 from typing import Protocol
 
 import uvicorn
+from pydantic import ValidationError
+
 from mlws.runtime import heartbeat
 from mlws.runtime.app import ScoringApp
 from mlws.runtime.direct_score import DirectScoreProtocol
@@ -43,7 +45,6 @@ from mlws.runtime.scoring_service import ScoringService
 from mlws.runtime.settings import RuntimeSettings, env_var_name, scrub_secret_environment
 from mlws.runtime.standby import StandbyResponder
 from mlws.runtime.transport import limited_http_protocol
-from pydantic import ValidationError
 
 #: Exit code when the entry script cannot be loaded or its ``init()`` fails (azmlinfsrv uses 3 too).
 INIT_FAILED_EXIT = 3

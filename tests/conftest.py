@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from docker_support import DockerEngine
-
     from mlws.mocks import MockHarness
+    from tests.docker_support import DockerEngine
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def pulumi_mocks() -> Iterator["MockHarness"]:
 def docker_engine() -> "DockerEngine":
     """A Docker engine that answers (``scripts/docker-engine`` provides it where it can, once per
     session); the test skips with the script's reason where none can be had."""
-    from docker_support import provide_engine
+    from tests.docker_support import provide_engine
 
     engine = provide_engine()
     if isinstance(engine, str):

@@ -11,12 +11,12 @@ a change to the HTTPRoute alone. See README.md and docs/rollouts.md.
 from typing import Any
 
 import pulumi
-from mlws.components.aks_cluster import AksCluster
-from mlws.components.aks_endpoint import AksEndpoint
-from mlws.components.service_keys import ServiceKeys
 from pulumi_azure_native import resources
 
 from mlws import service
+from mlws.components.aks_cluster import AksCluster
+from mlws.components.aks_endpoint import AksEndpoint
+from mlws.components.service_keys import ServiceKeys
 
 config = pulumi.Config()
 location = pulumi.Config("azure-native").require("location")

@@ -10,13 +10,13 @@ token-signing secret. ``mlws token`` signs tokens with the exported ``token_secr
 from pathlib import Path
 
 import pulumi
+from pulumi_azure_native import containerregistry, resources
+
+from mlws import service
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
 from mlws.components.aks_web_service import AksWebService
 from mlws.components.scoring_image import ScoringImage
 from mlws.components.service_keys import ServiceKeys
-from pulumi_azure_native import containerregistry, resources
-
-from mlws import service
 
 HERE = Path(__file__).parent
 MODEL_DIR = HERE.parent / "local-sklearn" / "model"

@@ -10,11 +10,11 @@ no cloud: ``pulumi up`` needs only Docker. See README.md.
 from pathlib import Path
 
 import pulumi
+
+from mlws import service
 from mlws.components.local_web_service import LocalWebService
 from mlws.components.scoring_image import ScoringImage
 from mlws.components.service_keys import ServiceKeys
-
-from mlws import service
 
 HERE = Path(__file__).parent
 

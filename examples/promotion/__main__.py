@@ -13,10 +13,6 @@ promotion is shifting ``traffic`` from blue to green. See docs/promotion.md and 
 from pathlib import Path
 
 import pulumi
-from mlws.components.aks_cluster import AksCluster
-from mlws.components.aks_endpoint import AksEndpoint, AksEndpointArgs
-from mlws.components.scoring_image import ScoringImage
-from mlws.components.service_keys import ServiceKeys
 from promotion import (
     IMAGE_REF,
     IMAGES,
@@ -29,6 +25,10 @@ from promotion import (
 from pulumi_azure_native import containerregistry, resources
 
 from mlws import service
+from mlws.components.aks_cluster import AksCluster
+from mlws.components.aks_endpoint import AksEndpoint, AksEndpointArgs
+from mlws.components.scoring_image import ScoringImage
+from mlws.components.service_keys import ServiceKeys
 
 HERE = Path(__file__).parent
 SAMPLE = HERE.parent / "local-sklearn"

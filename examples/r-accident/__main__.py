@@ -10,12 +10,12 @@ service's two keys, and the ACI container group serving it. See README.md.
 from pathlib import Path
 
 import pulumi
-from mlws.components.aci_web_service import AciWebService
-from mlws.components.scoring_image import ScoringImage
-from mlws.components.service_keys import ServiceKeys
 from pulumi_azure_native import authorization, containerregistry, resources
 
 from mlws import service
+from mlws.components.aci_web_service import AciWebService
+from mlws.components.scoring_image import ScoringImage
+from mlws.components.service_keys import ServiceKeys
 
 HERE = Path(__file__).parent
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mlws.components.deployment_config import GPU_LABEL, GPU_TAINT
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -23,6 +22,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from mlws.components.deployment_config import GPU_LABEL, GPU_TAINT
 from mlws_guardrails import rules
 
 PROD_AUTH = "mlws-prod-auth-required"

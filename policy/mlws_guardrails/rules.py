@@ -25,9 +25,8 @@ from mlws.components.deployment_config import (
     parse_taint,
 )
 from mlws.components.k8s_pod import GPU_RESOURCE
-from mlws.runtime.settings import RuntimeSettings, env_var_name
-
 from mlws.render.model import SECRET, UNKNOWN
+from mlws.runtime.settings import RuntimeSettings, env_var_name
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"

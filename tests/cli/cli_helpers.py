@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ports import free_port
 from typer.testing import CliRunner, Result
 
 from mlws.cli.main import app
+from tests.ports import free_port
 
 DATA = Path(__file__).parent / "data"
 PRIMARY = "primary-key-0123456789abcdef0123456789abcdef"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from cli_helpers import (
+
+from tests.cli.cli_helpers import (
     AUDIENCE,
     ISSUER,
     PRIMARY,

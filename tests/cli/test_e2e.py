@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_helpers import MLWS, PRIMARY, SECONDARY, Served
+
+from tests.cli.cli_helpers import MLWS, PRIMARY, SECONDARY, Served
 
 pytestmark = pytest.mark.slow
 

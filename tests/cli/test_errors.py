@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
+
+from tests.cli.cli_helpers import assert_one_line_error, run_cli
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_helpers import (
+
+from tests.cli.cli_helpers import (
     DATA,
     PRIMARY,
     SECONDARY,

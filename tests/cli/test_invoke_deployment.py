@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
+
 from mlws.components.aks_endpoint_config import DEPLOYMENT_HEADER, parse_endpoint_config
 from mlws.components.aks_endpoint_manifests import http_route
+from tests.cli.cli_helpers import assert_one_line_error, run_cli
 
 IMAGE = "myacr.azurecr.io/diabetes@sha256:" + "b" * 64
 

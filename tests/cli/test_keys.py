@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_helpers import Served, assert_one_line_error, run_cli
 
 from mlws.service import PRIMARY_KEY_ROTATION, SECONDARY_KEY_ROTATION, ServiceError
 from mlws.stack_config import bump_config_value, next_trigger, project_name, stack_file
+from tests.cli.cli_helpers import Served, assert_one_line_error, run_cli
 
 STACK_YAML = """\
 # Stack settings for the accidents service (dev).

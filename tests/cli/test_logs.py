@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from cli_helpers import Served, assert_one_line_error, run_cli
 
 from mlws.logsources import (
     LocalFileLogs,
@@ -25,6 +24,7 @@ from mlws.logsources import (
     is_request_line,
     startup_lines,
 )
+from tests.cli.cli_helpers import Served, assert_one_line_error, run_cli
 
 
 def _script(folder: Path, name: str, body: str) -> Path:

@@ -6,9 +6,9 @@ import filecmp
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
 
 from mlws.render import render_program
+from tests.cli.cli_helpers import run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SKLEARN = EXAMPLES / "local-sklearn"

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import DATA, Served, run_cli, start_server, stop_server
+
+from tests.cli.cli_helpers import DATA, Served, run_cli, start_server, stop_server
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "r-accident"
 

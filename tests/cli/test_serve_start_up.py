@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import MLWS
+
+from tests.cli.cli_helpers import MLWS
 
 pytestmark = pytest.mark.slow
 

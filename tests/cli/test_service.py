@@ -8,7 +8,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from cli_helpers import Served, assert_one_line_error, run_cli
 
 from mlws.service import (
     OUTPUT_NAMES,
@@ -19,6 +18,7 @@ from mlws.service import (
     scoring_uri_for,
     swagger_uri_for,
 )
+from tests.cli.cli_helpers import Served, assert_one_line_error, run_cli
 
 
 def test_every_contract_name_is_a_model_field() -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from cli_helpers import AUDIENCE, ISSUER, TOKEN_SECRET, Served, assert_one_line_error, run_cli
 
 from mlws.tokens import (
     CLOCK_SKEW_SECONDS,
@@ -18,6 +17,14 @@ from mlws.tokens import (
     encode_hs256,
     issue_token,
     parse_duration,
+)
+from tests.cli.cli_helpers import (
+    AUDIENCE,
+    ISSUER,
+    TOKEN_SECRET,
+    Served,
+    assert_one_line_error,
+    run_cli,
 )
 
 

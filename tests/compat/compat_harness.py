@@ -24,8 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ports import free_port
-from tool_venvs import ToolVenvError, tool_venv
+
+from tests.ports import free_port
+from tests.tool_venvs import ToolVenvError, tool_venv
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = Path(__file__).resolve().parent / "scripts"

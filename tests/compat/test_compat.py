@@ -16,7 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
-from compat_harness import (
+
+from tests.compat.compat_harness import (
     SCRIPTS,
     Pair,
     Server,

@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from compat_harness import Pair, Server, ensure_compat_venv, make_models, start_pair
+
+from tests.compat.compat_harness import Pair, Server, ensure_compat_venv, make_models, start_pair
 
 pytestmark = pytest.mark.slow
 

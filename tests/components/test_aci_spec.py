@@ -4,9 +4,11 @@ import base64
 from typing import Any
 
 import pytest
-from azure_sdk_check import sdk_problems
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pulumi_azure_native.containerinstance import _inputs as aci_inputs
+from pulumi_azure_native.containerinstance import container_group
+
 from mlws.components.aci_spec import (
     CADDY_IMAGE,
     SCORING_CONTAINER,
@@ -21,8 +23,7 @@ from mlws.components.aci_spec import (
 )
 from mlws.components.deployment_config import SECRETS_MOUNT, AciDeploymentConfig
 from mlws.runtime.settings import env_var_name
-from pulumi_azure_native.containerinstance import _inputs as aci_inputs
-from pulumi_azure_native.containerinstance import container_group
+from tests.components.azure_sdk_check import sdk_problems
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "b" * 64
 PLAIN_KEYS = {"primary_key": "p" * 32, "secondary_key": "s" * 32}

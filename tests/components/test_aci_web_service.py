@@ -5,12 +5,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+
 from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs, az_logs_command
 from mlws.components.errors import ConfigError
-from mlws.runtime.settings import env_var_name
-from secret_checks import assert_only_secret
-
 from mlws.mocks import RecordedResource, diff_programs
+from mlws.runtime.settings import env_var_name
+from tests.components.secret_checks import assert_only_secret
 
 GROUP = "azure-native:containerinstance:ContainerGroup"
 GATE = "pulumi-python:dynamic/mlws:HealthGate"

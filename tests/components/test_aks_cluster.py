@@ -4,7 +4,10 @@ from typing import Any
 
 import pulumi
 import pytest
-from azure_sdk_check import sdk_problems
+from pulumi.provider.experimental.analyzer import Analyzer
+from pulumi_azure_native.containerservice import _inputs as aks_inputs
+from pulumi_azure_native.containerservice import agent_pool, managed_cluster
+
 from mlws.components.aci_web_service import REFERENCES as ACI_REFERENCES
 from mlws.components.aci_web_service import AciWebService, AciWebServiceArgs
 from mlws.components.aks_cluster import (
@@ -31,13 +34,10 @@ from mlws.components.deployment_config import (
     AksDeploymentConfig,
 )
 from mlws.components.errors import ConfigError, parse_config
+from mlws.mocks import MOCK_SUBSCRIPTION_ID
 from mlws.provider.schema_builder import args_type, field_docstrings
 from mlws.provider.wire import to_snake
-from pulumi.provider.experimental.analyzer import Analyzer
-from pulumi_azure_native.containerservice import _inputs as aks_inputs
-from pulumi_azure_native.containerservice import agent_pool, managed_cluster
-
-from mlws.mocks import MOCK_SUBSCRIPTION_ID
+from tests.components.azure_sdk_check import sdk_problems
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 POOL = "azure-native:containerservice:AgentPool"

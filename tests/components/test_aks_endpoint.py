@@ -6,10 +6,11 @@ from typing import Any
 import kubernetes_validate
 import pulumi
 import pytest
-from gateway_api_schema import validate as validate_gateway_api
+
 from mlws.components.aks_endpoint import AksEndpoint, AksEndpointArgs
 from mlws.components.errors import ConfigError
-from secret_checks import assert_only_secret
+from tests.components.secret_checks import assert_only_secret
+from tests.gateway_api_schema import validate as validate_gateway_api
 
 BLUE = "myacr.azurecr.io/diabetes@sha256:" + "b" * 64
 GREEN = "myacr.azurecr.io/diabetes@sha256:" + "g" * 64

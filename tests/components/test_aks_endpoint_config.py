@@ -4,6 +4,7 @@ named under its field (no Pulumi)."""
 from typing import Any
 
 import pytest
+
 from mlws.components.aks_endpoint_config import (
     AksEndpointConfig,
     parse_endpoint_config,

@@ -10,7 +10,7 @@ import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
-from gateway_api_schema import validate as validate_gateway_api
+
 from mlws.components.aks_endpoint_config import (
     DEPLOYMENT_HEADER,
     AksEndpointConfig,
@@ -24,6 +24,7 @@ from mlws.components.aks_endpoint_manifests import (
 )
 from mlws.components.deployment_config import CONTAINER_PORT
 from mlws.components.k8s_metadata import SELECTOR_LABEL, Manifest
+from tests.gateway_api_schema import validate as validate_gateway_api
 
 K8S_VERSIONS = ("1.30", "1.33")
 BLUE = "myacr.azurecr.io/diabetes@sha256:" + "b" * 64

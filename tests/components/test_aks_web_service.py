@@ -7,15 +7,15 @@ import kubernetes_validate
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+
 from mlws.components.aks_cluster import AksCluster, GpuNodePool
 from mlws.components.aks_web_service import AksWebService, AksWebServiceArgs, reference_problems
 from mlws.components.deployment_config import AksDeploymentConfig
 from mlws.components.errors import ConfigError, parse_config
 from mlws.components.service_keys import ServiceKeys
-from mlws.runtime.settings import env_var_name
-from secret_checks import assert_only_secret
-
 from mlws.mocks import RecordedResource, diff_programs
+from mlws.runtime.settings import env_var_name
+from tests.components.secret_checks import assert_only_secret
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "1" * 64
 PRIMARY, SECONDARY, TOKEN = "pk-" + "p" * 29, "sk-" + "s" * 29, "ts-" + "t" * 29

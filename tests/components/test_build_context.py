@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlws.components.build_context import (
     TAG_LENGTH,
     BuildContext,
@@ -19,8 +20,8 @@ from mlws.components.build_context import (
 )
 from mlws.components.dockerfile import image_env
 from mlws.components.scoring_image import ScoringImageSpec, parse_scoring_image
-from ports import free_port
-from scoring_project import Project, make_project
+from tests.components.scoring_project import Project, make_project
+from tests.ports import free_port
 
 
 @pytest.fixture

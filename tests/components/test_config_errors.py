@@ -3,8 +3,9 @@
 from typing import Self
 
 import pytest
-from mlws.components.errors import ConfigError, Problem, Problems, parse_config
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mlws.components.errors import ConfigError, Problem, Problems, parse_config
 
 
 class Item(BaseModel):
@@ -72,6 +73,7 @@ def test_config_error_is_a_value_error() -> None:
 def test_inside_a_pulumi_program_a_config_error_is_a_run_error() -> None:
     """Pulumi prints a RunError as its message alone: a bad setting shows no traceback."""
     import pulumi
+
     from mlws.components.local_web_service import parse_local_config
 
     with pytest.raises(ConfigError) as raised:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mlws.components.aci_web_service import reference_problems as aci_problems
 from mlws.components.credentials import credential_problem, requested_auth_mode
 from mlws.components.errors import Problem

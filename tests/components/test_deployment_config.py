@@ -3,6 +3,8 @@
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
     AksDeploymentConfig,
@@ -13,7 +15,6 @@ from mlws.components.deployment_config import (
 )
 from mlws.components.errors import ConfigError, parse_config
 from mlws.runtime.settings import RuntimeSettings, env_var_name
-from pydantic import ValidationError
 
 
 def aks(**settings: Any) -> AksDeploymentConfig:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlws.components.deployment_config import CONTAINER_PORT
 from mlws.components.dockerfile import (
     CA_BUNDLE,
@@ -24,7 +25,7 @@ from mlws.components.dockerfile import (
 )
 from mlws.components.inference_config import InferenceConfig, Model
 from mlws.runtime.settings import env_var_name
-from scoring_project import Project, make_project
+from tests.components.scoring_project import Project, make_project
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -3,9 +3,10 @@
 from pathlib import Path
 
 import pytest
+
 from mlws.components.errors import ConfigError
 from mlws.components.scoring_image import default_build_dir, parse_scoring_image
-from scoring_project import Project, make_project
+from tests.components.scoring_project import Project, make_project
 
 
 @pytest.fixture

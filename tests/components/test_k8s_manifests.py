@@ -14,6 +14,7 @@ import kubernetes_validate.utils
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mlws.components.aks_cluster_spec import GpuNodePoolConfig, nvidia_device_plugin
 from mlws.components.deployment_config import CONTAINER_PORT, SECRETS_MOUNT, AksDeploymentConfig
 from mlws.components.k8s_manifests import manifests

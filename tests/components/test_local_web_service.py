@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 import pytest
+
 from mlws.components.deployment_config import CONTAINER_PORT
 from mlws.components.errors import ConfigError
 from mlws.components.local_web_service import (
@@ -17,10 +18,9 @@ from mlws.components.local_web_service import (
 )
 from mlws.components.scoring_image import ScoringImage
 from mlws.components.service_keys import ServiceKeys
-from mlws.runtime.settings import env_var_name
-from scoring_project import Project, make_project
-
 from mlws.mocks import MockHarness, Recording, diff_programs
+from mlws.runtime.settings import env_var_name
+from tests.components.scoring_project import Project, make_project
 
 CONTAINER = "docker:index/container:Container"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from mlws.components.deployment_config import (
     AciDeploymentConfig,
     AksDeploymentConfig,

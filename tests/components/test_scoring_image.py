@@ -7,18 +7,18 @@ from typing import Any
 
 import pulumi
 import pytest
-from docker_support import DockerEngine, require_base_image
+from pulumi.provider.experimental.analyzer import Analyzer
+
 from mlws.components.build_context import plan_context, write_context
 from mlws.components.dockerfile import base_image
 from mlws.components.errors import ConfigError
 from mlws.components.inference_config import EnvironmentArgs, InferenceConfigArgs
 from mlws.components.scoring_image import ScoringImage, ScoringImageArgs, parse_scoring_image
+from mlws.mocks import MockHarness, diff_programs
 from mlws.provider.schema_builder import args_type, field_docstrings
 from mlws.provider.wire import to_snake
-from pulumi.provider.experimental.analyzer import Analyzer
-from scoring_project import Project, make_project
-
-from mlws.mocks import MockHarness, diff_programs
+from tests.components.scoring_project import Project, make_project
+from tests.docker_support import DockerEngine, require_base_image
 
 IMAGE = "docker:index/image:Image"
 REPO_ROOT = Path(__file__).resolve().parents[2]

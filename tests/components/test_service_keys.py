@@ -6,9 +6,9 @@ from typing import Any
 
 import pulumi
 import pytest
+
 from mlws.components.errors import ConfigError
 from mlws.components.service_keys import ServiceKeys
-
 from mlws.mocks import SECRET_PLACEHOLDER, MockHarness, diff_programs
 
 PASSWORD = "random:index/randomPassword:RandomPassword"

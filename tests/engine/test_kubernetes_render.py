@@ -23,8 +23,9 @@ import kubernetes_validate
 import kubernetes_validate.utils
 import pytest
 import yaml
+
 from mlws.components.dockerfile import USER_ID
-from pulumi_engine import PulumiProject, engine_versions, require_providers
+from tests.pulumi_engine import PulumiProject, engine_versions, require_providers
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
 

@@ -18,7 +18,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from pulumi_engine import REPO, PulumiProject, mlws_plugin
+
+from tests.pulumi_engine import REPO, PulumiProject, mlws_plugin
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
 

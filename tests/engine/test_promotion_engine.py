@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pulumi_engine import PulumiProject, engine_versions, require_providers
+
+from tests.pulumi_engine import PulumiProject, engine_versions, require_providers
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
 

@@ -21,8 +21,9 @@ from typing import Any
 
 import httpx
 import pytest
-from ports import free_port
-from pulumi_engine import PulumiProject, engine_bin, engine_versions
+
+from tests.ports import free_port
+from tests.pulumi_engine import PulumiProject, engine_bin, engine_versions
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
 

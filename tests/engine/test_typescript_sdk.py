@@ -20,9 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
-from ports import free_port
-from pulumi_engine import PulumiProject, engine_versions, mlws_plugin
+from tests.ports import free_port
+from tests.pulumi_engine import PulumiProject, engine_versions, mlws_plugin
 
 pytestmark = [pytest.mark.needs_pulumi, pytest.mark.slow]
 

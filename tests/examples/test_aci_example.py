@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from example_support import assert_no_plaintext, render_example
-from test_examples import GATE, IMAGE, PASSWORD, assert_prod_runs_the_image_dev_built
 
 from mlws.render import diff_renders
+from tests.examples.example_support import assert_no_plaintext, render_example
+from tests.examples.test_examples import GATE, IMAGE, PASSWORD, assert_prod_runs_the_image_dev_built
 
 ACI_PROD = {
     "azure-native:resources:ResourceGroup": 1,

@@ -11,11 +11,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from example_support import EXAMPLES, render_example
 
 from mlws.render import Render, RenderDiff, diff_renders
 from mlws.render.diff import Kind
 from mlws.render.formats import diff_text
+from tests.examples.example_support import EXAMPLES, render_example
 
 EXAMPLE = "aks-blue-green"
 ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
@@ -61,7 +61,7 @@ def test_stack_file_is_the_90_10_step() -> None:
 
 
 def test_objects_are_valid_as_sent() -> None:
-    from gateway_api_schema import validate as validate_gateway_api
+    from tests.gateway_api_schema import validate as validate_gateway_api
 
     for resource in render({"blue": 90, "green": 10}).resources:
         if resource.type.startswith("kubernetes:gateway.networking.k8s.io/"):

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from example_support import EXAMPLES, assert_no_plaintext, render_example
 
 from mlws.render import Render, diff_renders, render_program
+from tests.examples.example_support import EXAMPLES, assert_no_plaintext, render_example
 
 IMAGE = "docker:index/image:Image"
 CONTAINER = "docker:index/container:Container"

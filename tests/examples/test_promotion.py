@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from mlws_guardrails.offline import check_render
 
 from mlws.mocks import MlwsMocks
 from mlws.render import ProgramError, Render, RenderDiff, diff_renders, render_program
@@ -28,9 +29,6 @@ from mlws.render.formats import diff_text
 pytest.importorskip("pulumi_azure_native", reason="examples/promotion is an Azure program")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "promotion"
-sys.path.insert(0, str(EXAMPLE.parents[1] / "policy"))
-
-from mlws_guardrails.offline import check_render  # noqa: E402
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"

@@ -15,10 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from docker_support import DockerEngine, require_base_image
+
 from mlws.components.dockerfile import base_image
 from mlws.components.inference_config import InferenceConfig
-from pulumi_engine import PulumiProject, require_providers
+from tests.docker_support import DockerEngine, require_base_image
+from tests.pulumi_engine import PulumiProject, require_providers
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "local-sklearn"

@@ -3,8 +3,9 @@
 from collections.abc import Callable
 
 import pytest
-from docker_support import DockerEngine, require_base_image
-from image_support import BuiltImage, build, rendered_image
+
+from tests.docker_support import DockerEngine, require_base_image
+from tests.images.image_support import BuiltImage, build, rendered_image
 
 
 @pytest.fixture(scope="session")

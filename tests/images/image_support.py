@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from docker_support import DockerEngine
+
 from mlws.components.local_web_service import (
     LocalDeploymentConfig,
     container_args,
@@ -22,9 +22,9 @@ from mlws.components.local_web_service import (
     parse_local_config,
     plain_env,
 )
-from ports import free_port
-
 from mlws.render import render_program
+from tests.docker_support import DockerEngine
+from tests.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"

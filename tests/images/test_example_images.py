@@ -15,8 +15,11 @@ import httpx
 import joblib
 import numpy as np
 import pytest
-from docker_support import ENGINE_SCRIPT, DockerEngine
-from image_support import (
+
+from mlws.components.deployment_config import secret_env_names
+from mlws.components.dockerfile import HEALTHCHECK_COMMAND, USER_ID
+from tests.docker_support import ENGINE_SCRIPT, DockerEngine
+from tests.images.image_support import (
     EXAMPLES,
     IMAGE_EXAMPLES,
     BuiltImage,
@@ -28,8 +31,6 @@ from image_support import (
     rendered_image,
     running,
 )
-from mlws.components.deployment_config import secret_env_names
-from mlws.components.dockerfile import HEALTHCHECK_COMMAND, USER_ID
 
 pytestmark = [pytest.mark.needs_docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 

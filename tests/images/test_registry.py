@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from docker_support import DockerEngine
-from image_support import EXAMPLES, BuiltImage, RenderedImage, build
-from mlws.components.scoring_image import default_repository, digest_of, image_name
-from ports import free_port
 
 from mlws.cli.package import write_package
+from mlws.components.scoring_image import default_repository, digest_of, image_name
+from tests.docker_support import DockerEngine
+from tests.images.image_support import EXAMPLES, BuiltImage, RenderedImage, build
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.needs_docker, pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -5,10 +5,6 @@ from typing import Any
 
 import pulumi
 import pytest
-from mlws.components import k8s_manifests, k8s_workload
-from mlws.components.aci_web_service import AciWebService
-from mlws.components.aks_cluster_spec import GpuNodePoolConfig, nvidia_device_plugin
-from mlws.components.deployment_config import AciDeploymentConfig, AksDeploymentConfig
 from mlws_guardrails import policies
 from mlws_guardrails.rules import (
     CONTAINER_GROUP,
@@ -19,9 +15,13 @@ from mlws_guardrails.rules import (
     LOCAL_PROCESS,
     PDB,
 )
-from policy_support import validate, validate_stack
 
+from mlws.components import k8s_manifests, k8s_workload
+from mlws.components.aci_web_service import AciWebService
+from mlws.components.aks_cluster_spec import GpuNodePoolConfig, nvidia_device_plugin
+from mlws.components.deployment_config import AciDeploymentConfig, AksDeploymentConfig
 from mlws.mocks import MockHarness
+from tests.policy.policy_support import validate, validate_stack
 
 DIGEST = "myacr.azurecr.io/svc@sha256:" + "a" * 64
 

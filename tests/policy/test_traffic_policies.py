@@ -4,11 +4,12 @@ live traffic, and production availability for every deployment of an endpoint.""
 import copy
 from typing import Any
 
-from mlws.components import aks_endpoint_manifests
-from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config
 from mlws_guardrails import policies
 from mlws_guardrails.rules import DEPLOYMENT, HPA, HTTP_ROUTE, PDB
-from policy_support import validate, validate_stack
+
+from mlws.components import aks_endpoint_manifests
+from mlws.components.aks_endpoint_config import AksEndpointConfig, parse_endpoint_config
+from tests.policy.policy_support import validate, validate_stack
 
 DIGEST = "myacr.azurecr.io/svc@sha256:" + "a" * 64
 

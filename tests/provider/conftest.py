@@ -11,7 +11,10 @@ from http.server import ThreadingHTTPServer
 
 import grpc
 import pytest
-from plugin_harness import (
+from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2_grpc, resource_pb2_grpc
+
+from tests.ports import free_port
+from tests.provider.plugin_harness import (
     FakeEngine,
     FakeMonitor,
     Plugin,
@@ -20,8 +23,6 @@ from plugin_harness import (
     start_plugin,
     toy_handler,
 )
-from ports import free_port
-from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2_grpc, resource_pb2_grpc
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
-from mlws.provider import wire
 from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.runtime import proto
 from pulumi.runtime.proto import (
@@ -28,6 +27,8 @@ from pulumi.runtime.proto import (
     resource_pb2,
     resource_pb2_grpc,
 )
+
+from mlws.provider import wire
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = REPO / "provider"

@@ -11,10 +11,11 @@ from typing import Any
 
 import grpc
 import pytest
-from mlws.provider.package import COMPONENTS
-from plugin_harness import FakeMonitor, Plugin, details, encode
 from pulumi.runtime import proto
 from pulumi.runtime.proto import errors_pb2, status_pb2
+
+from mlws.provider.package import COMPONENTS
+from tests.provider.plugin_harness import FakeMonitor, Plugin, details, encode
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import grpc
 import pytest
-from mlws.provider.wire import UNKNOWN
-from plugin_harness import Plugin, ToyServer, decode, details, encode, state, urn
 from pulumi.runtime import proto
+
+from mlws.provider.wire import UNKNOWN
+from tests.provider.plugin_harness import Plugin, ToyServer, decode, details, encode, state, urn
 
 TOKEN = "mlws:index:HealthGate"
 

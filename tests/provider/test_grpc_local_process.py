@@ -18,10 +18,11 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use, process_start_ticks
-from plugin_harness import Plugin, decode, details, encode, state, urn
-from ports import free_port
 from pulumi.runtime import proto
+
+from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use, process_start_ticks
+from tests.ports import free_port
+from tests.provider.plugin_harness import Plugin, decode, details, encode, state, urn
 
 pytestmark = pytest.mark.slow
 

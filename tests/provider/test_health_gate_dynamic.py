@@ -10,10 +10,11 @@ from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime.rpc import UNKNOWN
+
 from mlws.components import health_gate
 from mlws.components.health_gate import HealthGate, HealthGateProvider, PluginHealthGate
-from plugin_harness import ToyServer
-from pulumi.runtime.rpc import UNKNOWN
+from tests.provider.plugin_harness import ToyServer
 
 PROVIDER = HealthGateProvider()
 
@@ -101,10 +102,9 @@ def test_inside_the_plugin_it_registers_the_plugin_resource(pulumi_mocks: Any) -
 
 
 def test_both_gates_take_the_same_inputs() -> None:
+    from mlws import health
     from mlws.components.health_gate import HealthGateArgs
     from mlws.provider.health_gate_resource import HealthGateInputs
-
-    from mlws import health
 
     assert set(HealthGateArgs.__annotations__) == set(health.GATE_INPUT_FIELDS)
     assert set(HealthGateInputs.model_fields) == set(health.GATE_INPUT_FIELDS)

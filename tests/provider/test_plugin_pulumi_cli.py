@@ -23,9 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mlws.provider.local_process import ProcessRecord, is_alive, port_in_use
-from ports import free_port
-from pulumi_engine import PulumiProject, mlws_plugin
+from tests.ports import free_port
+from tests.pulumi_engine import PulumiProject, mlws_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,13 +22,13 @@ from typing import Any
 
 import jsonschema
 import pytest
-from mlws.provider import schema_builder as schema_mod
-from mlws.provider.package import COMPONENTS, custom_resources
-from plugin_harness import Plugin
 from pulumi.runtime import proto
 from pydantic import BaseModel, SecretStr
 
 from mlws import __version__
+from mlws.provider import schema_builder as schema_mod
+from mlws.provider.package import COMPONENTS, custom_resources
+from tests.provider.plugin_harness import Plugin
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SNAPSHOT = SNAPSHOTS / "schema.json"

@@ -6,9 +6,10 @@ with ``PropertyValue.unmarshal_map``; these tests go through the same call.
 
 from __future__ import annotations
 
-from mlws.provider.wire import UNKNOWN, decode, encode, to_camel, to_snake
 from pulumi.provider.experimental.property_value import PropertyValue
 from pulumi.runtime import rpc
+
+from mlws.provider.wire import UNKNOWN, decode, encode, to_camel, to_snake
 
 
 def test_names_round_trip() -> None:
@@ -88,7 +89,8 @@ def test_unknowns_survive_a_round_trip() -> None:
 
 
 def test_grpc_server_options_are_the_sdks() -> None:
-    from mlws.provider.host import GRPC_SERVER_OPTIONS
     from pulumi.runtime._grpc_settings import _GRPC_CHANNEL_OPTIONS
+
+    from mlws.provider.host import GRPC_SERVER_OPTIONS
 
     assert list(_GRPC_CHANNEL_OPTIONS) == GRPC_SERVER_OPTIONS

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
-from plugin_harness import Plugin
 from pulumi.runtime import proto
-from test_plugin_pulumi_cli import _program as cli_program
-from yaml_program_check import check_program
+
+from tests.provider.plugin_harness import Plugin
+from tests.provider.test_plugin_pulumi_cli import _program as cli_program
+from tests.provider.yaml_program_check import check_program
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "yaml-aci"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from render_programs import KEYS_PROGRAM, KEYS_STACK, write_program
+
+from tests.render.render_programs import KEYS_PROGRAM, KEYS_STACK, write_program
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from render_programs import KEYS_PROGRAM, KEYS_STACK, write_program
 
 from mlws.render import ProgramError, Render, diff_renders, render_program
+from tests.render.render_programs import KEYS_PROGRAM, KEYS_STACK, write_program
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from render_programs import KEYS_PROGRAM, write_program
 from typer.testing import CliRunner
 
 from mlws.cli.main import app
+from tests.render.render_programs import KEYS_PROGRAM, write_program
 
 runner = CliRunner()
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from render_programs import KEYS_PROGRAM, write_program
 from typer.testing import CliRunner
 
 from mlws.cli.main import app
+from tests.render.render_programs import KEYS_PROGRAM, write_program
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner()

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mlws.runtime.app import ScoringApp
-from runtime_helpers import make_settings, write_script
+from tests.runtime.runtime_helpers import make_settings, write_script
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from ports import free_port
+
+from tests.ports import free_port
 
 MLWS = str(Path(sys.executable).with_name("mlws"))
 

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from mlws.runtime.app import ScoringApp
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.http_errors import INTERNAL_ERROR_MESSAGE, RUN_FAILED_MESSAGE
@@ -23,7 +24,7 @@ from mlws.runtime.http_request import RequestIds
 from mlws.runtime.logs import AccessLog
 from mlws.runtime.request_checks import json_problem, query_as_json
 from mlws.runtime.scoring_service import ScoringService
-from runtime_helpers import make_settings, write_script
+from tests.runtime.runtime_helpers import make_settings, write_script
 
 JSON = {"content-type": "application/json"}
 Serve = Callable[..., Any]

@@ -15,6 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
+
 from mlws.runtime.auth import (
     AuthFailure,
     KeyAuth,
@@ -23,8 +25,7 @@ from mlws.runtime.auth import (
     bearer_credential,
     build_authenticator,
 )
-from pydantic import SecretStr
-from runtime_helpers import make_settings
+from tests.runtime.runtime_helpers import make_settings
 
 SECRET = "a-test-signing-secret-of-at-least-32-bytes"
 

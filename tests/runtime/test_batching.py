@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+
 from mlws.runtime.batching import BatchOutcome, MicroBatcher
 from mlws.runtime.entry_script import ScoreRequest, ScoreResult
 

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import uvicorn
 import uvloop
+
 from mlws.runtime.app import BIG_BODY_BYTES, ScoringApp
 from mlws.runtime.direct_score import DirectScoreProtocol
 from mlws.runtime.transport import LimitedHttpToolsProtocol, limited_http_protocol
-from runtime_helpers import make_settings, write_script
+from tests.runtime.runtime_helpers import make_settings, write_script
 
 KEY = "k" * 32
 AUTH = f"Authorization: Bearer {KEY}\r\n"

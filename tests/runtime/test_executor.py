@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+
 from mlws.runtime.executor import Busy, ScoringExecutor, ScoringTimeout
 
 Make = Callable[..., ScoringExecutor]

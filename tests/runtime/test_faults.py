@@ -12,8 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_server import Server, start_serve, wait_until
-from runtime_helpers import write_script
+
+from tests.runtime.live_server import Server, start_serve, wait_until
+from tests.runtime.runtime_helpers import write_script
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import pytest
+
 from mlws.runtime.auth import MISSING
 from mlws.runtime.entry_script import ScoreInputError, ScoreOutputError
 from mlws.runtime.executor import Busy, ScoringTimeout
@@ -24,7 +25,7 @@ from mlws.runtime.request_checks import TOO_DEEP_MESSAGE, TooDeep
 from mlws.runtime.scoring_service import RunFailed
 from mlws.runtime.settings import RuntimeSettings
 from mlws.runtime.swagger import SwaggerError
-from runtime_helpers import make_settings
+from tests.runtime.runtime_helpers import make_settings
 
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
 HTTP_LAYER = ("app.py", "http_errors.py", "http_request.py")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mlws.runtime.entry_script import EntryScriptError
 from mlws.runtime.loader import load_entry_script
 from mlws.runtime.python_script import PythonEntryScript
-from runtime_helpers import make_settings, write_script
+from tests.runtime.runtime_helpers import make_settings, write_script
 
 
 def test_py_scripts_get_the_python_implementation(tmp_path: Path) -> None:

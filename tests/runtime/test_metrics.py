@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import orjson
+
 from mlws.runtime.metrics import BUCKETS, Metrics
 
 

@@ -23,11 +23,12 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from live_server import Server, start_serve
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup, ServerError
 from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
+
+from tests.runtime.live_server import Server, start_serve
 
 pytestmark = pytest.mark.slow
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+
 from mlws.runtime import probe
 from mlws.runtime.settings import RuntimeSettings, env_var_name
 

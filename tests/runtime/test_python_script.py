@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from mlws.runtime.entry_script import (
     EntryScriptError,
     ScoreInputError,
@@ -16,7 +17,7 @@ from mlws.runtime.entry_script import (
     ScoreResult,
 )
 from mlws.runtime.python_script import PythonEntryScript, is_json_content_type, parse_json_object
-from runtime_helpers import make_settings, write_script
+from tests.runtime.runtime_helpers import make_settings, write_script
 
 
 def started(source: Path, name: str, **overrides: object) -> PythonEntryScript:

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mlws.runtime.entry_script import ScoreRequest
 from mlws.runtime.r_script import REntryScript, RScriptError
 from mlws.runtime.settings import RuntimeSettings
-from r_support import (
+from tests.runtime.r_support import (
     DATA,
     EXAMPLE,
     FACTORS,

@@ -13,8 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ports import free_port
-from r_support import EXAMPLE, R_MISSING, SEED_RECORD, exported_coefficients, logistic_percent
+
+from tests.ports import free_port
+from tests.runtime.r_support import (
+    EXAMPLE,
+    R_MISSING,
+    SEED_RECORD,
+    exported_coefficients,
+    logistic_percent,
+)
 
 pytestmark = [
     pytest.mark.needs_r,

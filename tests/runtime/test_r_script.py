@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mlws.runtime.entry_script import EntryScriptError, ScoreRequest
 from mlws.runtime.r_script import (
     WORKER_SCRIPT,
@@ -26,7 +27,7 @@ from mlws.runtime.r_script import (
     query_as_json,
 )
 from mlws.runtime.settings import RuntimeSettings
-from r_support import R_MISSING
+from tests.runtime.r_support import R_MISSING
 
 ECHO_SCRIPT = """
 init <- function() {

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlws.runtime import azureml_modules
 from mlws.runtime.aml_request import AMLRequest, rawhttp
 from mlws.runtime.aml_response import AMLResponse
 from mlws.runtime.entry_script import ScoreOutputError, ScoreRequest
 from mlws.runtime.python_script import PythonEntryScript
 from mlws.runtime.raw_http import build_request, is_response, response_result, takes_raw_request
-from runtime_helpers import make_settings
+from tests.runtime.runtime_helpers import make_settings
 
 Serve = Callable[..., Any]
 ALIASED = tuple(azureml_modules.ALIASES)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import ValidationError
+
 from mlws.runtime.server import settings_error_message
 from mlws.runtime.settings import RuntimeSettings, env_var_name
-from ports import free_port
-from pydantic import ValidationError
+from tests.ports import free_port
 
 KEY = "file-key-0123456789abcdef"
 

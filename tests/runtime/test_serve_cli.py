@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlws.runtime.server
 import pytest
-from mlws.runtime.settings import RuntimeSettings
-from runtime_helpers import write_script
 from typer.testing import CliRunner
 
+import mlws.runtime.server
 from mlws.cli.main import app
 from mlws.cli.serve import UsageError, build_model_layout, parse_model_spec
+from mlws.runtime.settings import RuntimeSettings
+from tests.runtime.runtime_helpers import write_script
 
 runner = CliRunner()
 

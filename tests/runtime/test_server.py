@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from live_server import MLWS, Server, start_serve, wait_until
-from ports import free_port
-from runtime_helpers import write_script
+
+from tests.ports import free_port
+from tests.runtime.live_server import MLWS, Server, start_serve, wait_until
+from tests.runtime.runtime_helpers import write_script
 
 pytestmark = pytest.mark.slow
 

@@ -6,6 +6,7 @@ import socket
 import threading
 
 import pytest
+
 from mlws.runtime.standby import StandbyResponder, answer
 
 

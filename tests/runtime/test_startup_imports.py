@@ -24,9 +24,10 @@ def test_key_auth_server_does_not_import_jwt() -> None:
 
 
 def test_token_auth_still_works_after_the_lazy_import() -> None:
+    from pydantic import SecretStr
+
     from mlws.runtime.auth import build_authenticator
     from mlws.runtime.settings import RuntimeSettings
-    from pydantic import SecretStr
 
     auth = build_authenticator(RuntimeSettings(auth_mode="token", token_secret=SecretStr("s" * 32)))
     failure = auth.check(b"Bearer not-a-jwt")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mlws.runtime.swagger import Access, ServiceInfo, SwaggerDocs, SwaggerError
 
 ALL = frozenset({"2.0", "3.0", "3.1"})

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import uvicorn
 import uvloop
+
 from mlws.runtime.transport import (
     CoalescingHttpToolsProtocol,
     CoalescingTransport,

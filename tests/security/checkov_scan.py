@@ -10,8 +10,8 @@ unchanged): its many exact pins would otherwise fight mlws's own. What is scanne
   configurations the examples do not reach (key auth, TLS behind an Ingress, external issuer, ...);
 * the Dockerfile each example's ``ScoringImage`` generates (the render writes the build context).
 
-``python tests/security/checkov_scan.py`` prints the summary per object kind (passed, failed,
-skipped) and every failed check.
+``python -m tests.security.checkov_scan`` (from the repository root) prints the summary per object
+kind (passed, failed, skipped) and every failed check.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,7 @@ class CheckovUnavailable(RuntimeError):
 
 def ensure_checkov() -> Path:
     """The checkov executable of its tool venv (``tool_venvs``), installing it when needed."""
-    from tool_venvs import ToolVenvError, tool_venv
+    from tests.tool_venvs import ToolVenvError, tool_venv
 
     try:
         return tool_venv("checkov", [f"checkov=={CHECKOV_VERSION}"]) / "bin" / "checkov"
@@ -303,5 +302,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(REPO), str(REPO / "tests")]
     raise SystemExit(main())

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from checkov_scan import (
+
+from mlws.components.aks_cluster_spec import DEVICE_PLUGIN_NEEDS
+from tests.security.checkov_scan import (
     CheckovUnavailable,
     Finding,
     Scanned,
@@ -23,7 +25,6 @@ from checkov_scan import (
     everything,
     run_checkov,
 )
-from mlws.components.aks_cluster_spec import DEVICE_PLUGIN_NEEDS
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from docker_support import DockerEngine, require_base_image
+
 from mlws.components.build_context import plan_context, write_context
 from mlws.components.dockerfile import base_image
 from mlws.components.inference_config import InferenceConfig
@@ -28,7 +28,8 @@ from mlws.components.local_web_service import (
     plain_env,
 )
 from mlws.runtime.settings import env_var_name
-from ports import free_port
+from tests.docker_support import DockerEngine, require_base_image
+from tests.ports import free_port
 
 KEY = "local-key-0123456789abcdef0123"
 SCORE_PY = """

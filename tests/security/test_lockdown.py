@@ -11,6 +11,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from pydantic import ValidationError
+
 from mlws.components.aci_spec import container_group_args
 from mlws.components.aks_cluster_spec import (
     DEVICE_PLUGIN_DIR,
@@ -30,7 +32,6 @@ from mlws.components.k8s_manifests import manifests
 from mlws.components.k8s_setup import namespace, network_policy, service_account
 from mlws.components.k8s_workload import deployment
 from mlws.runtime.settings import env_var_name
-from pydantic import ValidationError
 
 IMAGE = "myacr.azurecr.io/accidents@sha256:" + "a" * 64
 SECRETS = {"primary_key": "p" * 32, "secondary_key": "s" * 32, "token_secret": "t" * 32}

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pulumi
 import pulumi.runtime
@@ -48,15 +48,25 @@ def default_mocks() -> pulumi.runtime.Mocks:
     return MlwsMocks()
 
 
+class MockRunOptions(TypedDict, total=False):
+    """How a program runs under mocks (:func:`install_mocks`, :func:`run_isolated`)."""
+
+    project: str
+    """The project name (default ``project``)."""
+    stack: str
+    """The stack name (default ``stack``)."""
+    preview: bool
+    """Run as ``pulumi preview``: outputs the mocks do not compute stay unknown."""
+    config: Mapping[str, str] | None
+    """Stack config; keys are full names (``project:key``)."""
+    secret_config_keys: Sequence[str]
+    """Which of ``config``'s keys are secrets."""
+    logger: logging.Logger | None
+    """Where the engine's log messages go."""
+
+
 def install_mocks(
-    mocks: pulumi.runtime.Mocks,
-    *,
-    project: str = "project",
-    stack: str = "stack",
-    preview: bool = False,
-    config: Mapping[str, str] | None = None,
-    secret_config_keys: Sequence[str] = (),
-    logger: logging.Logger | None = None,
+    mocks: pulumi.runtime.Mocks, **options: Unpack[MockRunOptions]
 ) -> RecordingMonitor:
     """Point the Pulumi runtime of the *current* context at a new recording monitor over ``mocks``.
 
@@ -65,16 +75,18 @@ def install_mocks(
     registered after the program ran, where the monitor sees them; the test harness creates it
     itself. ``config`` keys are full names (``project:key``).
     """
+    project = options.get("project", "project")
+    config = options.get("config")
     monitor = RecordingMonitor(mocks)
     features = set(monitor.GetDeploymentInfo(None).supportedFeatures)  # type: ignore[no-untyped-call]
     pulumi_settings.configure(
         pulumi_mocks.MockSettings(  # type: ignore[no-untyped-call]
             monitor=monitor,
             monitor_features=features,
-            engine=pulumi_mocks.MockEngine(logger),
+            engine=pulumi_mocks.MockEngine(options.get("logger")),
             project=project,
-            stack=stack,
-            dry_run=preview,
+            stack=options.get("stack", "stack"),
+            dry_run=options.get("preview", False),
             organization="organization",  # what the local backends report
             callbacks=None,
         )
@@ -88,7 +100,7 @@ def install_mocks(
     if hasattr(settings, "base_providers_by_ref"):  # pulumi newer than the pinned 3.259
         settings.base_providers_by_ref = {}
     pulumi_settings.ROOT.set(None)
-    set_all_config(dict(config or {}), list(secret_config_keys))
+    set_all_config(dict(config or {}), list(options.get("secret_config_keys", ())))
     return monitor
 
 
@@ -143,12 +155,7 @@ def run_isolated(
     program: Callable[[], object],
     *,
     mocks: pulumi.runtime.Mocks | None = None,
-    project: str = "project",
-    stack: str = "stack",
-    preview: bool = False,
-    config: Mapping[str, str] | None = None,
-    secret_config_keys: Sequence[str] = (),
-    logger: logging.Logger | None = None,
+    **options: Unpack[MockRunOptions],
 ) -> Recording:
     """Run ``program`` (a callable that declares resources, like a ``__main__.py``) under mocks.
 
@@ -162,15 +169,7 @@ def run_isolated(
     failure: list[BaseException] = []
 
     def install() -> RecordingMonitor:
-        return install_mocks(
-            chosen,
-            project=project,
-            stack=stack,
-            preview=preview,
-            config=config,
-            secret_config_keys=secret_config_keys,
-            logger=logger,
-        )
+        return install_mocks(chosen, **options)
 
     def target() -> None:
         try:
@@ -178,7 +177,9 @@ def run_isolated(
         except BaseException as exc:  # re-raised on the caller's thread below
             failure.append(exc)
 
-    worker = threading.Thread(target=target, name=f"mlws-program-{project}", daemon=True)
+    worker = threading.Thread(
+        target=target, name=f"mlws-program-{options.get('project', 'project')}", daemon=True
+    )
     worker.start()
     worker.join()
     if failure:

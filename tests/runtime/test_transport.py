@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -128,16 +129,24 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await asyncio.wait_for(reader.readexactly(length), 5)
 
 
-async def _scenario() -> None:
+@contextlib.asynccontextmanager
+async def _serving(**config: Any) -> AsyncIterator[int]:
+    """A real uvicorn server for ``_app`` on a free port (yielded) until the block ends."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(_app, http=CoalescingHttpToolsProtocol, log_level="warning")
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(_app, log_level="warning", **config))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
     try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _scenario() -> None:
+    async with _serving(http=CoalescingHttpToolsProtocol) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         # Three pipelined keep-alive requests on one connection, answered in order.
         for n in range(3):
@@ -169,9 +178,6 @@ async def _scenario() -> None:
         assert body == b"echo:bye"
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.mark.parametrize("runner", ["asyncio", "uvloop"])
@@ -183,20 +189,7 @@ def test_real_uvicorn_server_answers_through_the_coalescing_transport(runner: st
 
 
 async def _keep_alive_scenario() -> tuple[float, float]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        _app,
-        http=limited_http_protocol(32768, 100, 10.0),
-        timeout_keep_alive=1,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
+    async with _serving(http=limited_http_protocol(32768, 100, 10.0), timeout_keep_alive=1) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         loop = asyncio.get_running_loop()
         first = loop.time()
@@ -213,9 +206,6 @@ async def _keep_alive_scenario() -> tuple[float, float]:
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
         return last - first, loop.time() - last
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.mark.parametrize("runner", ["asyncio", "uvloop"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import faulthandler
 import logging
 import multiprocessing
@@ -162,7 +163,9 @@ def run_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _ignore_signal)
     server.run(sockets=[sock])
-    if events is not None:
+    # A supervisor killed while it held the event's lock would block clear() forever: an orphan
+    # (stopping on the SIGTERM its supervisor's death sent) has nobody to tell anyway.
+    if events is not None and os.getppid() == events.supervisor:
         events.ready.clear()
         heartbeat.stamp(events.beat)  # the loop has stopped: the exit has a full window
     if recycled:  # the stuck threads cannot be joined: leave them behind
@@ -242,6 +245,8 @@ class WorkerEvents:
     """A call outlived the scoring timeout: start a successor, then stop this worker."""
     beat: heartbeat.Cell
     """Stamped by the worker's event loop while it serves (:mod:`mlws.runtime.heartbeat`)."""
+    supervisor: int = dataclasses.field(default_factory=os.getpid)
+    """The supervisor's pid (the events are made there)."""
 
 
 def _exit_if_threads_hang(exit_code: int, grace_seconds: float = 2.0) -> None:

@@ -105,7 +105,9 @@ class Server:
             self.process.kill()
             self.process.wait(timeout=30)
         self._reader.join(10)
-        if self.process.stderr is not None:
+        # Closing the pipe while the reader still blocks on it (a worker left behind holds it
+        # open) would block this thread too: leave it to the reader, which ends at end of file.
+        if self.process.stderr is not None and not self._reader.is_alive():
             self.process.stderr.close()
 
 

@@ -219,6 +219,9 @@ def _program_process_state(work_dir: Path) -> Iterator[None]:
 def _library_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     dirs = {paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"]}
+    # Packages can also come from site folders outside this interpreter's own (scripts/venv puts
+    # the dependencies in a shared venv on sys.path): those are libraries too.
+    dirs |= {entry for entry in sys.path if Path(entry).name in ("site-packages", "dist-packages")}
     here = str(Path(__file__).resolve().parent)
     return (*sorted(str(Path(d).resolve()) + os.sep for d in dirs), here + os.sep)
 

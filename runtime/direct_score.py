@@ -20,7 +20,6 @@ parser or server.
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import cast
 
 from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE
@@ -130,9 +129,11 @@ class DirectScoreProtocol(LimitedHttpToolsProtocol):
         if cycle.disconnected:
             return
         transport = self.transport
-        if any(name == b"connection" for name, _ in answer.headers):  # e.g. 413's "close"
+        says_close = any(name == b"connection" for name, _ in answer.headers)  # e.g. 413's
+        if says_close:
             cycle.keep_alive = False
-        data = _response(self.server_state.default_headers, request, answer, cycle.keep_alive)
+        add_close = not cycle.keep_alive and not says_close
+        data = _response(self.server_state.default_headers, request, answer, add_close)
         if isinstance(transport, CoalescingTransport):
             transport.write_now(data)
         else:  # pragma: no cover - connection_made always wraps it
@@ -159,7 +160,7 @@ def _small_body(headers: list[tuple[bytes, bytes]], max_bytes: int) -> bool:
 
 
 def _response(
-    default_headers: list[tuple[bytes, bytes]], request: Request, answer: Answer, keep_alive: bool
+    default_headers: list[tuple[bytes, bytes]], request: Request, answer: Answer, add_close: bool
 ) -> bytes:
     """The answer as HTTP/1.1 bytes, as uvicorn writes an ASGI answer: its default headers
     (``date``), content type, request ids, the answer's own headers, content length; headers a
@@ -176,16 +177,12 @@ def _response(
             return _SERVER_ERROR
         parts += (name, b": ", value, b"\r\n")
     for name, value in answer.headers:
-        if _bad_header(name, value):
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value):
             return _SERVER_ERROR
         parts += (name, b": ", value, b"\r\n")
     body = answer.body
     parts.append(b"content-length: %d\r\n" % len(body))
-    if not keep_alive and not any(name == b"connection" for name, _ in answer.headers):
+    if add_close:
         parts.append(_CLOSE)
     parts += (b"\r\n", body)
     return b"".join(parts)
-
-
-def _bad_header(name: bytes, value: bytes, _name: re.Pattern[bytes] = HEADER_RE) -> bool:
-    return _name.search(name) is not None or HEADER_VALUE_RE.search(value) is not None

@@ -35,6 +35,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.stack import run_in_stack
 
 from mlws.components import errors as component_errors
+from mlws.render import apply_origin
 from mlws.render.errors import ProgramError
 from mlws.render.model import Render
 from mlws.render.monitor import Recording, RecordingMonitor
@@ -171,6 +172,8 @@ def run_isolated(
     def install() -> RecordingMonitor:
         return install_mocks(chosen, **options)
 
+    apply_origin.install()
+
     def target() -> None:
         try:
             result.append(contextvars.Context().run(_run_in_fresh_context, program, install))
@@ -251,7 +254,7 @@ def _describe(exc: BaseException, entry: Path) -> str:
         libraries = (*libraries, str(Path(component_errors.__file__).resolve().parent) + os.sep)
     raised: str | None = None
     program: str | None = None
-    for frame in traceback.extract_tb(exc.__traceback__):
+    for frame in traceback.extract_tb(apply_origin.raised_traceback(exc)):
         filename = str(Path(frame.filename).resolve())
         if frame.filename.startswith("<") or filename.startswith(libraries):
             continue

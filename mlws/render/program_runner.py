@@ -162,8 +162,9 @@ def run_isolated(
 
     The run happens on a thread of its own, in an empty ``contextvars`` context, with an event loop
     of its own: the caller's event loop and Pulumi settings are left exactly as they were. The
-    program's exceptions propagate unchanged. With ``preview=True`` outputs the mocks do not
-    compute stay unknown, as in ``pulumi preview``.
+    program's exceptions propagate as raised (one raised in an ``apply`` callback also carries the
+    traceback of that raise: :mod:`mlws.render.apply_origin`). With ``preview=True`` outputs the
+    mocks do not compute stay unknown, as in ``pulumi preview``.
     """
     chosen = mocks or default_mocks()
     result: list[Recording] = []

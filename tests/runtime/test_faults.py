@@ -69,10 +69,16 @@ def test_a_stuck_run_is_504_and_the_worker_is_replaced(
         thread.join(60)
     assert [r.status_code for r in answers] == [504] * int(slots)
     assert all(r.json()["message"] == "Scoring timeout after 500 ms" for r in answers)
-    # Every slot is stuck: the worker stops being ready, and a successor takes over.
-    recovered = wait_until(
-        lambda: server.status("/ready") == 200 and pid_of(server) != before, 60, "a fresh worker"
-    )
+
+    # Every slot is stuck: the worker stops being ready, and a successor takes over. Until the
+    # stuck worker is gone, a request can still reach it and get 503 (its slots are busy).
+    def fresh_worker_scores() -> bool:
+        if server.status("/ready") != 200:
+            return False
+        response = score(server, {})
+        return response.status_code == 200 and response.json()["pid"] != before
+
+    recovered = wait_until(fresh_worker_scores, 60, "a fresh worker")
     after = pid_of(server)
     assert after != before
     assert server.status("/") == 200

@@ -60,7 +60,13 @@ def test_ctrl_c_stops_each_worker_once_and_finishes_requests_in_flight(
     server = serve_in_own_group(servers, tmp_path, workers)
     started = tmp_path / "started"
     outcome = score_in_background(server, {"sleep": 1.5, "started_file": str(started)})
-    wait_until(started.exists, 30, "the request to reach run()")
+    # An answer (or a transport error) before run() started ends the wait, and is shown.
+    wait_until(
+        lambda: started.exists() or "response" in outcome or "error" in outcome,
+        30,
+        "the request to reach run()",
+    )
+    assert started.exists(), (outcome, server.log)
     os.killpg(server.process.pid, signal.SIGINT)
     code, log = server.wait_exit(60)
     thread = outcome["thread"]

@@ -7,6 +7,7 @@ named no line of the program (CI, docs/promotion.md's figure)."""
 from __future__ import annotations
 
 import traceback
+from types import TracebackType
 
 import pulumi
 import pytest
@@ -28,8 +29,8 @@ def _failure() -> BaseException:
     return info.value
 
 
-def _innermost(tb: object) -> str:
-    frame = traceback.extract_tb(tb)[-1]  # type: ignore[arg-type]
+def _innermost(tb: TracebackType | None) -> str:
+    frame = traceback.extract_tb(tb)[-1]
     return f"{frame.name}:{frame.lineno}"
 
 

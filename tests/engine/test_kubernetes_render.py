@@ -5,7 +5,8 @@ The program gives AksWebService an explicit ``kubernetes.Provider`` in render-to
 by ``scripts/pulumi-engine``) makes the provider write each object as a YAML file instead of
 applying it. Every file is then validated against the Kubernetes schemas the mock tests use
 (``kubernetes_validate``, strict), and its key fields checked; ``pulumi destroy`` removes them.
-The plugin is built only when asked (``MLWS_ENGINE_KUBERNETES=1``): elsewhere this skips, saying so.
+Where the plugin was left out (``MLWS_ENGINE_KUBERNETES=0``) or its build failed, this skips,
+saying so.
 """
 
 from __future__ import annotations

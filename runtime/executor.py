@@ -1,7 +1,9 @@
 """Run scoring calls off the event loop, with the concurrency cap, queue wait and scoring timeout.
 
 ``threads`` worker threads (the cap, ``max_concurrent_requests``) take calls from one queue. A call
-that has not started within ``wait_s`` fails with :class:`Busy` (the app answers 503); one that
+that found every thread taken and has not started within ``wait_s`` fails with :class:`Busy` (the
+app answers 503); a call that came while a thread was idle is *promised* to it and never fails so,
+however late that thread wakes on a loaded machine (it was free: the call did not queue). One that
 started but runs longer than ``timeout_s`` fails with :class:`ScoringTimeout` (504). A timed-out
 call keeps its thread until it really returns (Python cannot stop a thread): the cap stays honest.
 Such a call is *stuck*: :attr:`ScoringExecutor.stuck` counts them and ``on_stuck(count)`` runs on
@@ -42,7 +44,7 @@ OnDone = Callable[["asyncio.Future[Any]"], None]
 
 
 class _Work(Generic[T]):
-    __slots__ = ("deadline", "fn", "future", "on_done", "state")
+    __slots__ = ("deadline", "fn", "future", "on_done", "promised", "state")
 
     def __init__(
         self,
@@ -50,6 +52,7 @@ class _Work(Generic[T]):
         future: asyncio.Future[T],
         deadline: float,
         on_done: OnDone | None,
+        promised: bool,
     ) -> None:
         self.fn = fn
         self.future = future
@@ -57,6 +60,8 @@ class _Work(Generic[T]):
         self.state = _QUEUED
         self.deadline = deadline
         """Queue-wait deadline while queued, scoring deadline once running (monotonic seconds)."""
+        self.promised = promised
+        """An idle thread was woken for this call: it is not dropped when its queue wait ends."""
 
 
 class ScoringExecutor:
@@ -87,6 +92,7 @@ class ScoringExecutor:
         self._watchdog: asyncio.TimerHandle | None = None
         self._watch_at = math.inf
         self._idle = 0
+        self._promised = 0  # queued calls an idle thread was woken for (always the queue's head)
         self._closed = False
         self._threads = [
             threading.Thread(target=self._serve, name=f"{name}-{i}", daemon=True)
@@ -102,20 +108,21 @@ class ScoringExecutor:
         one loop turn sooner than a done-callback would (the micro-batcher uses it).
         """
         future: asyncio.Future[T] = self._loop.create_future()
-        # With no queue wait the call goes to an idle thread; the deadline is only a fallback.
-        work = _Work(fn, future, time.monotonic() + max(self._wait_s, 0.1), on_done)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the scoring executor is shut down")
-            if self._wait_s <= 0 and self._idle <= len(self._queue):
+            promised = self._idle > self._promised
+            if self._wait_s <= 0 and not promised:
                 future.set_exception(Busy())
                 if on_done is not None:  # not from inside the caller's own frame
                     self._loop.call_soon(on_done, future)
                 return future
+            work = _Work(fn, future, time.monotonic() + self._wait_s, on_done, promised)
             self._queue.append(work)
-            if self._idle:
+            if promised:
+                self._promised += 1
                 self._wakeup.notify()
-        if work.deadline < self._watch_at:
+        if not promised and work.deadline < self._watch_at:
             self._schedule(work.deadline)
         return future
 
@@ -157,7 +164,8 @@ class ScoringExecutor:
         """Fail calls past their deadline, then sleep until the next deadline (one timer in all).
 
         Deadlines fall in queue order (a constant wait) and in start order (a constant timeout),
-        so only the oldest queued and the oldest running calls need looking at.
+        so only the oldest queued calls not promised to a thread (those come first) and the
+        oldest running calls need looking at.
         """
         self._watchdog = None
         self._watch_at = math.inf
@@ -166,11 +174,17 @@ class ScoringExecutor:
         late: list[_Work[Any]] = []
         with self._lock:
             queue = self._queue
-            while queue and (queue[0].state != _QUEUED or queue[0].deadline <= now):
-                work = queue.popleft()
-                if work.state == _QUEUED:
-                    work.state = _DROPPED
-                    busy.append(work)
+            next_wait: list[float] = []
+            for work in queue:
+                if work.promised or work.state != _QUEUED:
+                    continue
+                if work.deadline > now:
+                    next_wait.append(work.deadline)
+                    break
+                work.state = _DROPPED
+                busy.append(work)
+            if busy:
+                self._queue = queue = deque(work for work in queue if work.state != _DROPPED)
             running = self._running
             for work in list(running):
                 if work.deadline > now:
@@ -180,7 +194,7 @@ class ScoringExecutor:
                 self._stuck += 1
                 late.append(work)
             stuck = self._stuck
-            deadlines = [queue[0].deadline] if queue else []
+            deadlines = next_wait
             if running:
                 deadlines.append(next(iter(running)).deadline)
         for work in busy:
@@ -211,6 +225,8 @@ class ScoringExecutor:
                     self._wakeup.wait()
                     self._idle -= 1
                 work = self._queue.popleft()
+                if work.promised:
+                    self._promised -= 1
                 if work.state != _QUEUED:
                     continue
                 work.state = _RUNNING

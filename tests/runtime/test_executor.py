@@ -99,6 +99,27 @@ async def test_calls_that_wait_too_long_are_busy(make: Make) -> None:
     assert await executor.submit(lambda: "after") == "after"
 
 
+async def test_a_call_that_finds_a_thread_idle_is_not_busy_however_late_it_wakes(
+    make: Make,
+) -> None:
+    """Under load a woken thread may start its call after the queue wait: the call did not queue
+    (a thread was free), so it must not be dropped as Busy (CI saw 503 on an idle server)."""
+    executor = make(threads=1, wait_s=0.05)
+    await executor.submit(lambda: None)
+    for _ in range(500):  # until the thread is back waiting for work
+        if executor._idle == 1:
+            break
+        await asyncio.sleep(0.01)
+    wake = executor._wakeup.notify
+    executor._wakeup.notify = lambda n=1: None  # type: ignore[method-assign]  # a late wake-up
+    call = executor.submit(lambda: "scored")
+    await asyncio.sleep(0.3)  # far past the 50 ms queue wait
+    assert not call.done()
+    with executor._lock:
+        wake()
+    assert await asyncio.wait_for(call, 5) == "scored"
+
+
 async def test_no_queue_wait_refuses_at_once_when_all_threads_are_busy(make: Make) -> None:
     executor = make(threads=1, wait_s=0)
     slow = executor.submit(sleeper(0.2))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import shutil
 import subprocess
 import sys
 import threading
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("benchmarks.profile: wrk is missing: install it (Debian: apt-get install wrk)")
+        return 2
     spy = py_spy()
     model = prepare(args.model, BUILD_DIR)
     spec = launch(args.system, model, BUILD_DIR, log)

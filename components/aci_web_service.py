@@ -33,7 +33,7 @@ from mlws.components.service_args import (
     ScoringLimitsArgs,
     ServiceKeyArgs,
 )
-from mlws.components.service_wiring import given_secrets, service_gate, service_uris
+from mlws.components.service_wiring import WebService, given_secrets
 from mlws.runtime.settings import AuthMode
 
 
@@ -145,13 +145,13 @@ def _b64(value: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.secret(value).apply(lambda text: base64.b64encode(text.encode()).decode())
 
 
-class AciWebService(pulumi.ComponentResource):
+class AciWebService(WebService):
     """A scoring web service on Azure Container Instances (one container group)."""
 
     SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "registry_password", "ssl_key"})
     """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
-    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
+    # WebService's outputs again, documented for this target (the schema reads this class's).
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, e.g. ``http://<label>.<region>.azurecontainer.io:5001/score``."""
     swagger_uri: pulumi.Output[str]
@@ -187,30 +187,17 @@ class AciWebService(pulumi.ComponentResource):
             return str((ip.fqdn if ip is not None else None) or (ip.ip if ip is not None else ""))
 
         self.host = group.ip_address.apply(host_of)
-        base = self.host.apply(lambda host: scoring_base_url(config, host))
-        self.scoring_uri, self.swagger_uri = service_uris(base)
-        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.container_group_name = group.name
-        if config.health_check:
-            service_gate(
-                name,
-                config,
-                scoring_uri=self.scoring_uri,
-                image=args["image"],
-                secrets=args,
-                log_command=pulumi.Output.all(args["resource_group_name"], group.name).apply(
-                    _logs_command
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[group]),
-            )
-        self.register_outputs(
-            {
-                "scoring_uri": self.scoring_uri,
-                "swagger_uri": self.swagger_uri,
-                "auth_mode": self.auth_mode,
-                "container_group_name": self.container_group_name,
-                "host": self.host,
-            }
+        self._serve(
+            name,
+            config,
+            base_url=self.host.apply(lambda host: scoring_base_url(config, host)),
+            image=args["image"],
+            secrets=args,
+            depends_on=[group],
+            log_command=pulumi.Output.all(args["resource_group_name"], group.name).apply(
+                _logs_command
+            ),
         )
 
     def _container_group(

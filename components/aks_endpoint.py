@@ -32,7 +32,7 @@ from mlws.components.aks_web_service import (
 )
 from mlws.components.k8s_metadata import Manifest
 from mlws.components.service_args import HealthCheckArgs
-from mlws.components.service_wiring import service_gate, service_uris
+from mlws.components.service_wiring import WebService
 
 
 class AksEndpointArgs(AksAuthArgs, HealthCheckArgs, total=False):
@@ -92,13 +92,13 @@ def _create(name: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> Any:
     return create_object(name, manifest, opts)
 
 
-class AksEndpoint(pulumi.ComponentResource):
+class AksEndpoint(WebService):
     """One scoring endpoint on AKS with several deployments and a traffic split (blue/green)."""
 
     SECRET_PROPERTIES = frozenset({"kubeconfig", "primary_key", "secondary_key", "token_secret"})
     """Inputs the plugin's schema marks secret (declared, not guessed from names)."""
 
-    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
+    # WebService's outputs again, documented for this target (the schema reads this class's).
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, ``<scheme>://<hostname>/score``."""
     swagger_uri: pulumi.Output[str]
@@ -129,9 +129,6 @@ class AksEndpoint(pulumi.ComponentResource):
         )
         super().__init__(type_token("AksEndpoint"), name, None, opts)
         created = self._objects(name, config, images, flat)
-        base = f"{config.scoring_scheme}://{config.hostname}"
-        self.scoring_uri, self.swagger_uri = service_uris(base)
-        self.auth_mode = pulumi.Output.from_input(config.settings.auth_mode)
         self.namespace = pulumi.Output.from_input(config.settings.namespace)
         self.endpoint_name = pulumi.Output.from_input(config.endpoint_name)
         self.label_selector = pulumi.Output.from_input(
@@ -139,28 +136,15 @@ class AksEndpoint(pulumi.ComponentResource):
         )
         self.deployment_names = pulumi.Output.from_input(sorted(config.deployments))
         self.traffic = pulumi.Output.from_input(config.live_traffic)
-        if config.settings.health_check:
-            service_gate(
-                name,
-                config.settings,
-                scoring_uri=self.scoring_uri,
-                image=pulumi.Output.all(*(images[d] for d in sorted(images))).apply(
-                    lambda refs: " ".join(str(ref) for ref in refs)
-                ),
-                secrets=flat,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(created.values())),
-            )
-        self.register_outputs(
-            {
-                "scoring_uri": self.scoring_uri,
-                "swagger_uri": self.swagger_uri,
-                "auth_mode": self.auth_mode,
-                "namespace": self.namespace,
-                "endpoint_name": self.endpoint_name,
-                "label_selector": self.label_selector,
-                "deployment_names": self.deployment_names,
-                "traffic": self.traffic,
-            }
+        self._serve(
+            name,
+            config.settings,
+            base_url=f"{config.scoring_scheme}://{config.hostname}",
+            image=pulumi.Output.all(*(images[d] for d in sorted(images))).apply(
+                lambda refs: " ".join(str(ref) for ref in refs)
+            ),
+            secrets=flat,
+            depends_on=list(created.values()),
         )
 
     def _objects(

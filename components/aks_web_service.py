@@ -31,7 +31,7 @@ from mlws.components.service_args import (
     ScoringLimitsArgs,
     ServiceKeyArgs,
 )
-from mlws.components.service_wiring import given_secrets, service_gate, service_uris
+from mlws.components.service_wiring import WebService, given_secrets
 
 
 class AksAuthArgs(ServiceKeyArgs, total=False):
@@ -243,7 +243,7 @@ def _lb_host(status: Any) -> str:
     return ""
 
 
-class AksWebService(pulumi.ComponentResource):
+class AksWebService(WebService):
     """A scoring web service on Azure Kubernetes Service (Deployment, Service, HPA, PDB, ...)."""
 
     SECRET_PROPERTIES = frozenset(
@@ -251,7 +251,7 @@ class AksWebService(pulumi.ComponentResource):
     )
     """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
-    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
+    # WebService's outputs again, documented for this target (the schema reads this class's).
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint (``http://<load balancer>/score`` or ``https://<cname>/score``)."""
     swagger_uri: pulumi.Output[str]
@@ -285,30 +285,16 @@ class AksWebService(pulumi.ComponentResource):
             base: pulumi.Output[str] = pulumi.Output.from_input(f"https://{config.ssl_cname}")
         else:
             base = created["service"].status.apply(lambda s: f"http://{_lb_host(s)}")
-        self.scoring_uri, self.swagger_uri = service_uris(base)
-        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.namespace = pulumi.Output.from_input(config.namespace)
         self.service_name = pulumi.Output.from_input(config.name_in_cluster)
         self.label_selector = pulumi.Output.from_input(f"{SELECTOR_LABEL}={config.name_in_cluster}")
-
-        if config.health_check:
-            service_gate(
-                name,
-                config,
-                scoring_uri=self.scoring_uri,
-                image=args["image"],
-                secrets=args,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(created.values())),
-            )
-        self.register_outputs(
-            {
-                "scoring_uri": self.scoring_uri,
-                "swagger_uri": self.swagger_uri,
-                "auth_mode": self.auth_mode,
-                "namespace": self.namespace,
-                "service_name": self.service_name,
-                "label_selector": self.label_selector,
-            }
+        self._serve(
+            name,
+            config,
+            base_url=base,
+            image=args["image"],
+            secrets=args,
+            depends_on=list(created.values()),
         )
 
     def _objects(

@@ -34,7 +34,7 @@ from mlws.components.runtime_env import (
     secret_env_names,
 )
 from mlws.components.service_args import HealthCheckArgs, ScoringLimitsArgs, ServiceKeyArgs
-from mlws.components.service_wiring import service_gate, service_uris
+from mlws.components.service_wiring import WebService
 
 _CONTAINER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,127}$")
 #: The writable scratch folder, a tmpfs (the images set ``HOME`` to it).
@@ -232,13 +232,13 @@ def container_args(config: LocalDeploymentConfig) -> dict[str, Any]:
     return args
 
 
-class LocalWebService(pulumi.ComponentResource):
+class LocalWebService(WebService):
     """A scoring web service in a local Docker container (Azure ML's local deployment)."""
 
     SECRET_PROPERTIES = frozenset({"primary_key", "secondary_key", "token_secret"})
     """Inputs and outputs the plugin's schema marks secret (declared, not guessed from names)."""
 
-    # Every web service's outputs (scoring_uri, swagger_uri, auth_mode), documented per target.
+    # WebService's outputs again, documented for this target (the schema reads this class's).
     scoring_uri: pulumi.Output[str]
     """The ``POST`` scoring endpoint, e.g. ``http://127.0.0.1:8890/score``."""
     swagger_uri: pulumi.Output[str]
@@ -278,26 +278,13 @@ class LocalWebService(pulumi.ComponentResource):
             **container_args(config),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.scoring_uri, self.swagger_uri = service_uris(config.base_url)
-        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
         self.container_name = container.name
-
-        if config.health_check:
-            service_gate(
-                name,
-                config,
-                scoring_uri=self.scoring_uri,
-                image=args["image"],
-                secrets=values,
-                log_command=pulumi.Output.concat("docker logs --tail 100 ", container.name),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[container]),
-            )
-
-        self.register_outputs(
-            {
-                "scoring_uri": self.scoring_uri,
-                "swagger_uri": self.swagger_uri,
-                "auth_mode": self.auth_mode,
-                "container_name": self.container_name,
-            }
+        self._serve(
+            name,
+            config,
+            base_url=config.base_url,
+            image=args["image"],
+            secrets=values,
+            depends_on=[container],
+            log_command=pulumi.Output.concat("docker logs --tail 100 ", container.name),
         )

@@ -1,8 +1,10 @@
 """What the web services (``LocalWebService``, ``AciWebService``, ``AksWebService`` and
-``AksEndpoint``) wire the same way: their URIs, the secret inputs their auth mode needs, and the
+``AksEndpoint``) wire the same way: their common outputs and their registration
+(:class:`WebService`), their URIs, the secret inputs their auth mode needs, and the
 ``HealthGate`` that makes ``pulumi up`` wait until the service answers."""
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -66,3 +68,54 @@ def service_gate(
     if config.sample_request is not None and can_call:
         gate["sample_request"] = config.sample_request
     return health_gate(f"{name}-health", gate, opts)
+
+
+class WebService(pulumi.ComponentResource):
+    """The base of the web services: the outputs every one has, set, gated and registered alike.
+
+    Each service declares its outputs as annotated attributes, these three included, each with a
+    docstring saying what it is on that target (the plugin's schema reads the docstrings from the
+    service's own class only), sets its own outputs, then calls :meth:`_serve`.
+    """
+
+    scoring_uri: pulumi.Output[str]
+    swagger_uri: pulumi.Output[str]
+    auth_mode: pulumi.Output[str]
+
+    def _serve(
+        self,
+        name: str,
+        config: DeploymentConfig,
+        *,
+        base_url: pulumi.Input[str],
+        image: pulumi.Input[str],
+        secrets: Mapping[str, Any],
+        depends_on: Sequence[pulumi.Resource],
+        log_command: pulumi.Input[str] | None = None,
+    ) -> None:
+        """Set the common outputs for a service at ``base_url``, gate it (:func:`service_gate`,
+        after ``depends_on``) unless ``health_check`` is off, and register every declared output."""
+        self.scoring_uri, self.swagger_uri = service_uris(base_url)
+        self.auth_mode = pulumi.Output.from_input(config.auth_mode)
+        if config.health_check:
+            service_gate(
+                name,
+                config,
+                scoring_uri=self.scoring_uri,
+                image=image,
+                secrets=secrets,
+                log_command=log_command,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
+        self.register_outputs(
+            {output: getattr(self, output) for output in output_names(type(self))}
+        )
+
+
+def output_names(component: type[pulumi.ComponentResource]) -> list[str]:
+    """The outputs a component declares: its public annotated attributes, its bases' first (as the
+    SDK's schema analyzer finds them)."""
+    names: dict[str, None] = {}
+    for cls in reversed(component.__mro__):
+        names.update(dict.fromkeys(inspect.get_annotations(cls)))
+    return [name for name in names if not name.startswith("_")]

@@ -207,34 +207,27 @@ class HealthGate(pulumi.dynamic.Resource, module="mlws", name=TYPE_NAME):
         args: HealthGateArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props, merged = _props(args, opts, list(health.SECRET_FIELDS))
-        super().__init__(HealthGateProvider(), name, props, merged)
+        props: dict[str, Any] = dict.fromkeys(health.GATE_INPUT_FIELDS)
+        props.update(args)
+        props.update(dict.fromkeys(health.GATE_OUTPUT_FIELDS))
+        for field in health.SECRET_FIELDS:
+            if props.get(field) is not None:
+                props[field] = pulumi.Output.secret(props[field])
+        wire = [self.translate_input_property(field) for field in health.SECRET_FIELDS]
+        secret_opts = pulumi.ResourceOptions(additional_secret_outputs=wire)
+        self._register(name, props, pulumi.ResourceOptions.merge(secret_opts, opts))
 
-
-def _props(
-    args: HealthGateArgs, opts: pulumi.ResourceOptions | None, secret_outputs: list[str]
-) -> tuple[dict[str, Any], pulumi.ResourceOptions]:
-    props: dict[str, Any] = dict.fromkeys(health.GATE_INPUT_FIELDS)
-    props.update(args)
-    props.update(dict.fromkeys(health.GATE_OUTPUT_FIELDS))
-    for field in health.SECRET_FIELDS:
-        if props.get(field) is not None:
-            props[field] = pulumi.Output.secret(props[field])
-    secret_opts = pulumi.ResourceOptions(additional_secret_outputs=secret_outputs)
-    return props, pulumi.ResourceOptions.merge(secret_opts, opts)
+    def _register(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        """Register the gate with its dynamic provider (run by this program)."""
+        super().__init__(HealthGateProvider(), name, props, opts)
 
 
 class PluginHealthGate(HealthGate):
     """The same gate as the plugin's ``mlws:index:HealthGate`` custom resource (camelCase wire)."""
 
-    def __init__(
-        self,
-        name: str,
-        args: HealthGateArgs,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props, merged = _props(args, opts, [to_camel(f) for f in health.SECRET_FIELDS])
-        pulumi.CustomResource.__init__(self, PLUGIN_TYPE, name, props, merged)
+    def _register(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+        """Register the gate as the plugin's custom resource."""
+        pulumi.CustomResource.__init__(self, PLUGIN_TYPE, name, props, opts)
 
     def translate_input_property(self, prop: str) -> str:
         """snake_case attribute -> the schema's camelCase property."""

@@ -153,6 +153,7 @@ def credential_problems(args: Mapping[str, Any]) -> list[Problem]:
         requested_auth_mode(args, key_auth_default=True),
         given_names(args),
         external_issuer=external,
+        key_auth_default=True,
     )
     return [] if missing is None else [missing]
 

@@ -31,15 +31,23 @@ def credential_problem(
     keys: Sequence[str] = ("primary_key",),
     external_issuer: bool = False,
     source: str = "ServiceKeys",
+    key_auth_default: bool = False,
 ) -> Problem | None:
     """The credential ``auth_mode`` needs that is not among the ``given`` names, or None.
 
     Key auth needs one of ``keys``; token auth needs ``token_secret`` unless tokens come from an
     ``external_issuer`` (a JWKS or OIDC issuer). ``source`` says where the credential comes from.
+    Where key auth is on unless turned off (``key_auth_default``), the key's problem says how.
     """
     origin = f" ({source})" if source else ""
     if auth_mode == "key" and not any(key in given for key in keys):
         others = f" (or {', '.join(keys[1:])})" if len(keys) > 1 else ""
+        if key_auth_default:
+            return Problem(
+                keys[0],
+                f"required when key auth is on, as by default{others}{origin}, "
+                "or set auth_enabled False",
+            )
         return Problem(keys[0], f"required when key auth is on{others}{origin}")
     if auth_mode == "token" and "token_secret" not in given and not external_issuer:
         return Problem("token_secret", f"required when token_auth_enabled{origin}")

@@ -236,6 +236,13 @@ def test_token_auth_needs_its_secret(pulumi_mocks: Any) -> None:
         pulumi_mocks.run(program(token_auth_enabled=True))
 
 
+def test_a_missing_key_says_how_to_turn_key_auth_off() -> None:
+    # Key auth is on by default on AKS, so the user may not know it is on.
+    (missing,) = [p for p in reference_problems({"image": IMAGE}) if p.field == "primary_key"]
+    assert missing.message.endswith("or set auth_enabled False")
+    assert not [p for p in reference_problems({"image": IMAGE, "auth_enabled": False})]
+
+
 def test_inherited_provider_without_kubeconfig(pulumi_mocks: Any) -> None:
     recording = pulumi_mocks.run(program(kubeconfig=None))
     assert not recording.of_type("pulumi:providers:kubernetes")

@@ -72,11 +72,7 @@ def caddyfile(*, has_certificate: bool, upstream_port: int) -> str:
 def _probe(config: AciDeploymentConfig, path: str, port: int, *, liveness: bool) -> dict[str, Any]:
     return {
         "http_get": {"path": path, "port": port, "scheme": "http"},
-        "initial_delay_seconds": config.initial_delay_seconds if liveness else 0,
-        "period_seconds": config.period_seconds,
-        "timeout_seconds": config.timeout_seconds,
-        "success_threshold": 1 if liveness else config.success_threshold,
-        "failure_threshold": config.failure_threshold,
+        **config.probe_timing(liveness=liveness),
     }
 
 

@@ -132,6 +132,18 @@ class DeploymentConfig(CrossCheckedModel):
         """Whether key auth is on (the target's default when ``auth_enabled`` is unset)."""
         return bool(self.auth_enabled)
 
+    def probe_timing(self, *, liveness: bool) -> dict[str, int]:
+        """The timing of ACI's and AKS's liveness or readiness probe, by snake_case field name:
+        only the liveness probe waits ``initial_delay_seconds``, and it passes on one success
+        (Kubernetes allows no other threshold on liveness probes)."""
+        return {
+            "initial_delay_seconds": self.initial_delay_seconds if liveness else 0,
+            "period_seconds": self.period_seconds,
+            "timeout_seconds": self.timeout_seconds,
+            "success_threshold": 1 if liveness else self.success_threshold,
+            "failure_threshold": self.failure_threshold,
+        }
+
     @classmethod
     def contradictions(cls, raw: Mapping[str, Any]) -> list[Problem]:
         """Problems that involve more than one field, checked on raw (unvalidated) values."""

@@ -14,6 +14,8 @@ import math
 from collections.abc import Collection
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 from mlws.components.deployment_config import (
     CONTAINER_PORT,
     SECRETS_MOUNT,
@@ -70,14 +72,10 @@ def _resources(config: AksDeploymentConfig) -> dict[str, Any]:
 
 
 def _probe(config: AksDeploymentConfig, path: str, *, liveness: bool) -> dict[str, Any]:
+    timing = config.probe_timing(liveness=liveness)
     return {
         "httpGet": {"path": path, "port": "http"},
-        "initialDelaySeconds": config.initial_delay_seconds if liveness else 0,
-        "periodSeconds": config.period_seconds,
-        "timeoutSeconds": config.timeout_seconds,
-        # Kubernetes requires successThreshold 1 on liveness probes.
-        "successThreshold": 1 if liveness else config.success_threshold,
-        "failureThreshold": config.failure_threshold,
+        **{to_camel(field): value for field, value in timing.items()},
     }
 
 

@@ -244,3 +244,17 @@ def test_aci_tls_sidecar_counts_against_the_group_budget() -> None:
     assert set(found) == {"cpu_cores", "memory_gb"}
     assert "TLS sidecar" in found["cpu_cores"]
     assert aci(cpu_cores=3.9, memory_gb=47.7, ssl_enabled=True, dns_name_label="svc")
+
+
+@pytest.mark.parametrize("make", [aks, aci])
+def test_only_the_liveness_probe_waits_and_it_passes_on_one_success(make: Any) -> None:
+    config = make(initial_delay_seconds=60, success_threshold=3)
+    assert config.probe_timing(liveness=True) == {
+        "initial_delay_seconds": 60,
+        "period_seconds": 10,
+        "timeout_seconds": 2,
+        "success_threshold": 1,
+        "failure_threshold": 3,
+    }
+    readiness = config.probe_timing(liveness=False)
+    assert (readiness["initial_delay_seconds"], readiness["success_threshold"]) == (0, 3)

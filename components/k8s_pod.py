@@ -129,24 +129,23 @@ def _volumes(
     return volumes, mounts
 
 
-def _pod_security(config: AksDeploymentConfig) -> dict[str, Any]:
+def _user(config: AksDeploymentConfig) -> dict[str, Any]:
     uid = run_as_user(config)
+    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid}
+
+
+def _pod_security(config: AksDeploymentConfig) -> dict[str, Any]:
     return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
-        "fsGroup": uid,
+        **_user(config),
+        "fsGroup": run_as_user(config),
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 
 def _container_security(config: AksDeploymentConfig) -> dict[str, Any]:
     # Repeats the pod's user on purpose: checkers of the restricted standard read each container.
-    uid = run_as_user(config)
     return {
-        "runAsNonRoot": True,
-        "runAsUser": uid,
-        "runAsGroup": uid,
+        **_user(config),
         "privileged": False,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,

@@ -18,6 +18,7 @@ from mlws.components.local_web_service import (
 )
 from mlws.components.scoring_image import ScoringImage
 from mlws.components.service_keys import ServiceKeys
+from mlws.components.service_wiring import output_names
 from mlws.mocks import MockHarness, Recording, diff_programs
 from mlws.runtime.settings import env_var_name
 from tests.components.scoring_project import Project, make_project
@@ -91,6 +92,17 @@ def test_graph(pulumi_mocks: MockHarness, project: Project) -> None:
     assert recording.stack_outputs["swagger_uri"] == "http://127.0.0.1:8890/swagger.json"
     assert recording.stack_outputs["container_name"] == "mlws-web"
     assert recording.stack_outputs["auth_mode"] == "key"
+    # WebService registers what the class declares: the schema's outputs, no more, no fewer.
+    assert (
+        set(web.outputs)
+        == set(output_names(LocalWebService))
+        == {
+            "scoring_uri",
+            "swagger_uri",
+            "auth_mode",
+            "container_name",
+        }
+    )
 
 
 def test_keys_reach_the_container_only_as_secrets(

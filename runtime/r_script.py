@@ -47,6 +47,7 @@ logger = logging.getLogger("mlws.runtime.r")
 
 _HEADER = struct.Struct(">I")
 _STOP_GRACE_S = 3.0
+_READ_SIZE = 65536  # a pipe's buffer on Linux
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
 
@@ -139,9 +140,8 @@ class _RWorker:
     def call(self, data: bytes, timeout_s: float) -> tuple[str, str]:
         """Send one request and wait for its answer: ``("O", json)`` or ``("E", message)``."""
         deadline = time.monotonic() + timeout_s
-        frame = b"S" + data
+        frame = _HEADER.pack(len(data) + 1) + b"S" + data  # one write for a small request
         try:
-            os.write(self._request_fd, _HEADER.pack(len(frame)))
             view = memoryview(frame)
             while view:
                 written = os.write(self._request_fd, view)
@@ -209,10 +209,16 @@ class _RWorker:
                 self.recent_output.append(line)
                 logger.info("R worker %d: %s", self.index, line)
 
-    def _read_exact(self, size: int, deadline: float | None) -> bytes:
-        chunks: list[bytes] = []
-        missing = size
-        while missing:
+    def _read_at_least(self, size: int, deadline: float | None, have: bytes = b"") -> bytes:
+        """At least ``size`` bytes from the response pipe, counting those already in ``have``.
+
+        Each read asks for up to ``_READ_SIZE`` bytes: the worker answers one frame per request
+        and sends nothing unasked, so a read past the header can only hold that frame's payload,
+        usually all of it (one read per answer instead of two).
+        """
+        chunks: list[bytes] = [have] if have else []
+        got = len(have)
+        while got < size:
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -221,19 +227,23 @@ class _RWorker:
                 if not ready:
                     raise TimeoutError
             try:
-                chunk = os.read(self._response_fd, missing)
+                chunk = os.read(self._response_fd, max(size - got, _READ_SIZE))
             except OSError:
                 raise _WorkerGoneError from None
             if not chunk:
                 raise _WorkerGoneError
             chunks.append(chunk)
-            missing -= len(chunk)
+            got += len(chunk)
         return b"".join(chunks)
 
     def _read_frame(self, deadline: float | None) -> tuple[str, str]:
-        (size,) = _HEADER.unpack(self._read_exact(_HEADER.size, deadline))
-        payload = self._read_exact(size, deadline)
-        return payload[:1].decode("ascii", "replace"), payload[1:].decode("utf-8", "replace")
+        start = self._read_at_least(_HEADER.size, deadline)
+        (size,) = _HEADER.unpack_from(start)
+        frame = self._read_at_least(_HEADER.size + size, deadline, have=start)
+        if len(frame) != _HEADER.size + size:
+            raise RScriptError("R worker sent more than one frame for one request")
+        payload = memoryview(frame)[_HEADER.size :]
+        return bytes(payload[:1]).decode("ascii", "replace"), str(payload[1:], "utf-8", "replace")
 
 
 class REntryScript(EntryScript):

@@ -34,8 +34,13 @@ def group_cpu_seconds(pgid: int) -> float:
     Read from ``/proc``; on a machine shared with other work this is steadier than req/s, because
     what other processes do barely changes how much CPU one request costs.
     """
+    return sum(group_cpu_by_command(pgid).values())
+
+
+def group_cpu_by_command(pgid: int) -> dict[str, float]:
+    """:func:`group_cpu_seconds` split by command name (``R`` for the R workers, ``python``...)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    totals: dict[str, float] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -45,10 +50,13 @@ def group_cpu_seconds(pgid: int) -> float:
         except OSError:
             continue
         # The command name (field 2) may hold spaces and parentheses: split after its last ")".
-        fields = stat[stat.rindex(b")") + 2 :].split()
+        end = stat.rindex(b")")
+        fields = stat[end + 2 :].split()
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+            command = stat[stat.index(b"(") + 1 : end].decode("utf-8", "replace")
+            ticks_used = int(fields[11]) + int(fields[12])
+            totals[command] = totals.get(command, 0.0) + ticks_used / ticks
+    return totals
 
 
 def http(

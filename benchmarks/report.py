@@ -23,6 +23,8 @@ class Row:
     note: str = ""
     cpu_us: float = 0.0
     """Server CPU time (all its processes) per completed request, microseconds."""
+    r_cpu_us: float = 0.0
+    """Of ``cpu_us``, the share of the server's R processes (``R``), microseconds."""
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready."""

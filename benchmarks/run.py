@@ -23,7 +23,7 @@ from types import FrameType
 
 from benchmarks import r_alone, report
 from benchmarks.models import MODEL_NAMES, REPO, BenchModel, ModelUnavailable, prepare
-from benchmarks.procs import Server, ServerError, group_cpu_seconds, http, running
+from benchmarks.procs import Server, ServerError, group_cpu_by_command, http, running
 from benchmarks.report import Row
 from benchmarks.systems import (
     MLWS_R_PROCESSES,
@@ -164,9 +164,11 @@ def _measure_level(
         load_for(warmup)
     load = _load1()
     pgid = spec.server.process.pid if spec.server.process else 0
-    cpu_before = group_cpu_seconds(pgid)
+    cpu_before = group_cpu_by_command(pgid)
     result = load_for(duration)
-    cpu = group_cpu_seconds(pgid) - cpu_before
+    cpu_after = group_cpu_by_command(pgid)
+    cpu = sum(cpu_after.values()) - sum(cpu_before.values())
+    r_cpu = cpu_after.get("R", 0.0) - cpu_before.get("R", 0.0)
     row = Row(
         system,
         model.name,
@@ -177,11 +179,13 @@ def _measure_level(
         result.errors,
         round(load, 2),
         cpu_us=round(cpu / result.requests * 1e6, 1) if result.requests else 0.0,
+        r_cpu_us=round(r_cpu / result.requests * 1e6, 1) if result.requests else 0.0,
     )
+    r_share = f" (R processes {row.r_cpu_us:.0f})" if row.r_cpu_us else ""
     log(
         f"  {system}/{model.name} c{concurrency}: {row.rps:,.0f} req/s, "
         f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, errors {row.errors}, "
-        f"{row.cpu_us:.0f} CPU µs/req, load {load:.1f}"
+        f"{row.cpu_us:.0f} CPU µs/req{r_share}, load {load:.1f}"
     )
     return row
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.procs import Server, ServerError, free_port, group_cpu_seconds
+from benchmarks.procs import (
+    Server,
+    ServerError,
+    free_port,
+    group_cpu_by_command,
+    group_cpu_seconds,
+)
 
 
 def test_free_port_is_bindable_on_loopback() -> None:
@@ -25,6 +31,19 @@ def test_group_cpu_seconds_grows_with_work() -> None:
         pass
     assert group_cpu_seconds(pgid) - before >= 0.05
     assert group_cpu_seconds(2**22 + 12345) == 0.0  # no such group
+
+
+def test_group_cpu_is_split_by_command_name() -> None:
+    """The R workers' share is told apart by command name; here this process's own name."""
+    pgid = os.getpgid(0)
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:
+        pass
+    by_command = group_cpu_by_command(pgid)
+    own = Path(f"/proc/{os.getpid()}/stat").read_bytes()
+    name = own[own.index(b"(") + 1 : own.rindex(b")")].decode()
+    assert by_command[name] >= 0.15
+    assert sum(by_command.values()) == pytest.approx(group_cpu_seconds(pgid), abs=0.05)
 
 
 def test_server_that_dies_reports_its_output(tmp_path: Path) -> None:

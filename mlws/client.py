@@ -4,8 +4,8 @@
 >>> invoke(svc, records_body(read_records(Path("newdata.csv"))))
 
 :func:`authorization_for` picks the ``Authorization`` header for the service's auth mode (a key,
-or a token minted from the signing secret); :func:`read_records` turns a CSV or JSON table into
-the list of row objects that R's ``jsonlite::toJSON(data.frame)`` sends.
+or a token :func:`mint_token` signs with the service's secret); :func:`read_records` turns a CSV
+or JSON table into the list of row objects that R's ``jsonlite::toJSON(data.frame)`` sends.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from mlws.service import ServiceError, ServiceOutputs
-from mlws.tokens import DEFAULT_TTL_SECONDS, issue_token
+from mlws.tokens import DEFAULT_TTL_SECONDS, IssuedToken, issue_token
 
 Record = dict[str, Any]
 
@@ -52,16 +52,30 @@ def authorization_for(
             )
         return f"Bearer {chosen.get_secret_value()}"
     if mode == "token":
-        if service.token_secret is None:
-            raise service.secret_missing("token_secret", missing_token_secret_message(service))
-        issued = issue_token(
-            service.token_secret.get_secret_value(),
-            ttl_seconds=ttl_seconds,
-            audience=service.token_audience,
-            issuer=service.token_issuer,
-        )
-        return f"Bearer {issued.access_token}"
+        return f"Bearer {mint_token(service, ttl_seconds=ttl_seconds).access_token}"
     return None
+
+
+def mint_token(
+    service: ServiceOutputs,
+    *,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    subject: str = "mlws-cli",
+) -> IssuedToken:
+    """A token the service accepts, signed with its secret and carrying its ``aud``/``iss``.
+
+    Raises the service's missing-secret error (saying how to get a token instead) when no
+    signing secret is known.
+    """
+    if service.token_secret is None:
+        raise service.secret_missing("token_secret", missing_token_secret_message(service))
+    return issue_token(
+        service.token_secret.get_secret_value(),
+        ttl_seconds=ttl_seconds,
+        audience=service.token_audience,
+        issuer=service.token_issuer,
+        subject=subject,
+    )
 
 
 def missing_token_secret_message(service: ServiceOutputs) -> str:

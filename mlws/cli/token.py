@@ -50,8 +50,8 @@ def token(
     Send it as `Authorization: Bearer <access_token>` and get a new one after refresh_after.
     """
     with cli_errors("token"):
-        from mlws.client import missing_token_secret_message
-        from mlws.tokens import issue_token, parse_duration
+        from mlws.client import mint_token
+        from mlws.tokens import parse_duration
 
         ttl_seconds = parse_duration(ttl)
         svc = resolve_service(
@@ -70,15 +70,7 @@ def token(
                 f"the service uses {svc.effective_auth_mode!r} auth, not token auth ({hint}); "
                 "pass --token-secret if it does use tokens"
             )
-        if svc.token_secret is None:
-            raise svc.secret_missing("token_secret", missing_token_secret_message(svc))
-        issued = issue_token(
-            svc.token_secret.get_secret_value(),
-            ttl_seconds=ttl_seconds,
-            audience=svc.token_audience,
-            issuer=svc.token_issuer,
-            subject=subject,
-        )
+        issued = mint_token(svc, ttl_seconds=ttl_seconds, subject=subject)
         if raw:
             typer.echo(issued.access_token)
         else:

@@ -2,8 +2,9 @@
 
 A service is named by a URL (``--key``/``--token``/``--token-secret`` give its credentials), by an
 outputs JSON file, or by a Pulumi stack (``--stack``); :func:`resolve_service` turns whichever was
-given into a :class:`~mlws.service.ServiceOutputs`. :func:`cli_errors` turns every failure into
-one ``mlws COMMAND: error: ...`` line on stderr and exit code 1 (usage errors: exit code 2).
+given (a :class:`ServiceRef`) into a :class:`~mlws.service.ServiceOutputs`. :func:`cli_errors`
+turns every failure into one ``mlws COMMAND: error: ...`` line on stderr and exit code 1 (usage
+errors: exit code 2).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -136,13 +138,22 @@ def _die(command: str, message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceRef:
+    """How the command line named a service, in the order every command declares the options:
+    the SERVICE argument, ``--stack`` (with ``--cwd``), ``--outputs``, and ``--service`` for
+    outputs that hold several services."""
+
+    service: str | None
+    stack: str | None
+    cwd: Path | None
+    outputs: Path | None
+    service_name: str | None
+
+
 def resolve_service(
-    service: str | None,
+    ref: ServiceRef,
     *,
-    stack: str | None = None,
-    cwd: Path | None = None,
-    outputs: Path | None = None,
-    service_name: str | None = None,
     key: str | None = None,
     token_secret: str | None = None,
     audience: str | None = None,
@@ -156,39 +167,43 @@ def resolve_service(
     """
     given = [
         name
-        for name, value in (("SERVICE", service), ("--stack", stack), ("--outputs", outputs))
+        for name, value in (
+            ("SERVICE", ref.service),
+            ("--stack", ref.stack),
+            ("--outputs", ref.outputs),
+        )
         if value
     ]
     if not given:
         fail("name the service: a URL, an outputs JSON file, --stack STACK or --outputs FILE")
     if len(given) > 1:
         fail(f"name the service once: got {' and '.join(given)}")
-    if cwd is not None and stack is None:
+    if ref.cwd is not None and ref.stack is None:
         fail("--cwd only applies to --stack")
-    if service is not None:
-        if service.startswith(("http://", "https://")):
-            if service_name is not None:
+    if ref.service is not None:
+        if ref.service.startswith(("http://", "https://")):
+            if ref.service_name is not None:
                 fail("--service only applies to stack outputs, not to a URL")
             return ServiceOutputs.from_url(
-                service,
+                ref.service,
                 key=key,
                 token_secret=token_secret,
                 token_audience=audience,
                 token_issuer=issuer,
             )
-        path = Path(service)
+        path = Path(ref.service)
         if not path.is_file():
-            fail(f"SERVICE {service!r} is neither an http(s) URL nor an outputs JSON file")
+            fail(f"SERVICE {ref.service!r} is neither an http(s) URL nor an outputs JSON file")
         data = load_outputs_file(path)
-    elif outputs is not None:
-        data = load_outputs_file(outputs)
+    elif ref.outputs is not None:
+        data = load_outputs_file(ref.outputs)
     else:
-        assert stack is not None
+        assert ref.stack is not None
         from rich.console import Console
 
-        with Console(stderr=True).status(f"Reading the outputs of stack {stack} ..."):
-            data = read_stack_outputs(stack, cwd)
-    resolved = ServiceOutputs.from_outputs(data, service_name)
+        with Console(stderr=True).status(f"Reading the outputs of stack {ref.stack} ..."):
+            data = read_stack_outputs(ref.stack, ref.cwd)
+    resolved = ServiceOutputs.from_outputs(data, ref.service_name)
     overrides: dict[str, object] = {}
     if token_secret:
         overrides["token_secret"] = SecretStr(token_secret)

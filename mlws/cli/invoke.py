@@ -18,6 +18,7 @@ from mlws.cli._service import (
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
+    ServiceRef,
     StackOpt,
     TokenOpt,
     TokenSecretOpt,
@@ -171,16 +172,9 @@ def invoke(
             fail(f"--use-key must be primary or secondary, not {use_key!r}")
         which: Literal["primary", "secondary"] = "primary" if use_key == "primary" else "secondary"
         body = _request_body(data, file, stdin, records, wrap)
+        ref = ServiceRef(service, stack, cwd, outputs, service_name)
         svc = resolve_service(
-            service,
-            stack=stack,
-            cwd=cwd,
-            outputs=outputs,
-            service_name=service_name,
-            key=key,
-            token_secret=token_secret,
-            audience=audience,
-            issuer=issuer,
+            ref, key=key, token_secret=token_secret, audience=audience, issuer=issuer
         )
         if deployment is not None and svc.deployments is not None:
             if deployment not in svc.deployments:

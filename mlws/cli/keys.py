@@ -20,6 +20,7 @@ from mlws.cli._service import (
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
+    ServiceRef,
     StackOpt,
     cli_errors,
     fail,
@@ -63,9 +64,7 @@ def show(
 ) -> None:
     """Print the service's primary and secondary keys (hidden unless --show)."""
     with cli_errors("keys"):
-        svc = resolve_service(
-            service, stack=stack, cwd=cwd, outputs=outputs, service_name=service_name
-        )
+        svc = resolve_service(ServiceRef(service, stack, cwd, outputs, service_name))
         primary = svc.primary_key.get_secret_value() if svc.primary_key else None
         secondary = svc.secondary_key.get_secret_value() if svc.secondary_key else None
         if primary is None and secondary is None:

@@ -20,6 +20,7 @@ from mlws.cli._service import (
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
+    ServiceRef,
     StackOpt,
     cli_errors,
     fail,
@@ -140,9 +141,7 @@ def logs(
                 )
             svc = ServiceOutputs(scoring_uri="http://localhost/score")
         else:
-            svc = resolve_service(
-                service, stack=stack, cwd=cwd, outputs=outputs, service_name=service_name
-            )
+            svc = resolve_service(ServiceRef(service, stack, cwd, outputs, service_name))
         if overrides:
             svc = svc.model_copy(update=overrides)
         source = source_for(svc)

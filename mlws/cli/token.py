@@ -19,6 +19,7 @@ from mlws.cli._service import (
     OutputsOpt,
     ServiceArg,
     ServiceNameOpt,
+    ServiceRef,
     StackOpt,
     TokenSecretOpt,
     cli_errors,
@@ -54,16 +55,8 @@ def token(
         from mlws.tokens import parse_duration
 
         ttl_seconds = parse_duration(ttl)
-        svc = resolve_service(
-            service,
-            stack=stack,
-            cwd=cwd,
-            outputs=outputs,
-            service_name=service_name,
-            token_secret=token_secret,
-            audience=audience,
-            issuer=issuer,
-        )
+        ref = ServiceRef(service, stack, cwd, outputs, service_name)
+        svc = resolve_service(ref, token_secret=token_secret, audience=audience, issuer=issuer)
         if svc.effective_auth_mode != "token":
             hint = "use `mlws keys`" if svc.effective_auth_mode == "key" else "no credential needed"
             fail(

@@ -16,19 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.sync_await import _sync_await
 
 from mlws.render.model import SECRET, Render, RenderedResource
 from mlws.render.values import normalize_props
+
+_T = TypeVar("_T")
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
@@ -348,15 +349,40 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             type_ = f"{parent.split('::')[2]}${type_}"
         return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
-    def _thread_loop(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            return
-        if getattr(self._local, "loop", None) is None:
+    def _thread_loop(self) -> asyncio.AbstractEventLoop:
+        """This thread's own event loop, made on first use and closed by :meth:`close`.
+
+        The SDK calls the monitor from its executor threads, which have no loop, yet
+        deserializing resource references needs a current one: there it becomes the current
+        loop. The main thread's current loop is the program's and stays so.
+        """
+        loop: asyncio.AbstractEventLoop | None = getattr(self._local, "loop", None)
+        if loop is None:
             loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
+            if threading.current_thread() is not threading.main_thread():
+                asyncio.set_event_loop(loop)
             self._local.loop = loop
             with self._lock:
                 self._loops.append(loop)
+        return loop
+
+    def _run(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``work`` to its end on this thread's own loop, for a synchronous monitor call.
+
+        A call from inside a running loop is refused: that loop cannot be run again from within
+        (Pulumi's private ``_sync_await`` re-enters it), and another loop cannot run in its thread.
+        """
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # none running: an executor thread, as the SDK calls the monitor
+        else:
+            work.close()
+            raise RuntimeError(
+                "RecordingMonitor was called inside a running event loop; the Pulumi SDK calls "
+                "it from its executor threads, where it waits on a loop of its own"
+            )
+        return self._thread_loop().run_until_complete(work)
 
     def close(self) -> None:
         """Close the event loops created for executor threads."""
@@ -386,7 +412,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for key in request.additionalSecretOutputs:
             if key in state:
                 state[key] = secret(state[key])
-        obj_proto = _sync_await(rpc.serialize_properties(state, {}))
+        obj_proto = self._run(rpc.serialize_properties(state, {}))
         record = RecordedResource(
             urn=urn,
             type=request.type,

@@ -79,6 +79,8 @@ class MlwsServicer(ProviderServicer):
         """Which inputs changed, and whether that means an update or a replacement."""
         return await self._forward(self.custom.Diff(request, context), context)
 
+    # Create, Read, Update and Delete are alike on purpose: gRPC dispatches each RPC by name to a
+    # typed method of its own; what they share is _forward.
     async def Create(self, request: proto.CreateRequest, context: Any) -> proto.CreateResponse:
         """Create the resource (or, in preview, show what it would be)."""
         call = self.custom.Create(request, context)  # type: ignore[no-untyped-call]

@@ -29,7 +29,8 @@ def free_port() -> int:
 
 
 def group_cpu_seconds(pgid: int) -> float:
-    """CPU time (user + system) used so far by the live processes of process group ``pgid``.
+    """CPU time (user + system) used so far by the live processes of process group ``pgid`` and
+    their descendants in other groups (mlws starts its R workers in sessions of their own).
 
     Read from ``/proc``; on a machine shared with other work this is steadier than req/s, because
     what other processes do barely changes how much CPU one request costs.
@@ -38,9 +39,9 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def group_cpu_by_command(pgid: int) -> dict[str, float]:
-    """:func:`group_cpu_seconds` split by command name (``R`` for the R workers, ``python``...)."""
+    """:func:`group_cpu_seconds` split by command name (``R`` for R processes, ``python``...)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    totals: dict[str, float] = {}
+    procs: dict[int, tuple[int, int, str, int]] = {}  # pid: (parent, group, command, ticks)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -52,10 +53,19 @@ def group_cpu_by_command(pgid: int) -> dict[str, float]:
         # The command name (field 2) may hold spaces and parentheses: split after its last ")".
         end = stat.rindex(b")")
         fields = stat[end + 2 :].split()
-        if int(fields[2]) == pgid:
-            command = stat[stat.index(b"(") + 1 : end].decode("utf-8", "replace")
-            ticks_used = int(fields[11]) + int(fields[12])
-            totals[command] = totals.get(command, 0.0) + ticks_used / ticks
+        command = stat[stat.index(b"(") + 1 : end].decode("utf-8", "replace")
+        used = int(fields[11]) + int(fields[12])
+        procs[int(entry.name)] = (int(fields[1]), int(fields[2]), command, used)
+    members = {pid for pid, (_, group, _, _) in procs.items() if group == pgid}
+    grown = True
+    while grown:
+        children = {pid for pid, (parent, *_) in procs.items() if parent in members}
+        grown = not children <= members
+        members |= children
+    totals: dict[str, float] = {}
+    for pid in members:
+        _, _, command, used = procs[pid]
+        totals[command] = totals.get(command, 0.0) + used / ticks
     return totals
 
 

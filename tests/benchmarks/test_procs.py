@@ -1,7 +1,9 @@
 """Process helpers of the benchmark harness."""
 
+import contextlib
 import os
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,6 +46,34 @@ def test_group_cpu_is_split_by_command_name() -> None:
     name = own[own.index(b"(") + 1 : own.rindex(b")")].decode()
     assert by_command[name] >= 0.15
     assert sum(by_command.values()) == pytest.approx(group_cpu_seconds(pgid), abs=0.05)
+
+
+def test_group_cpu_counts_children_in_sessions_of_their_own() -> None:
+    """mlws's R workers run in their own sessions; their CPU is still the server's."""
+    script = (
+        "import os, subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', "
+        "'import time\\nend = time.process_time() + 0.3\\nwhile time.process_time() < end: pass"
+        "\\ntime.sleep(30)'], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True
+    ) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        try:
+            assert os.getpgid(child) != parent.pid
+            for _ in range(100):
+                if group_cpu_seconds(parent.pid) >= 0.25:
+                    break
+                time.sleep(0.1)
+            assert group_cpu_seconds(parent.pid) >= 0.25
+        finally:
+            for group in (child, parent.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(group, 9)
 
 
 def test_server_that_dies_reports_its_output(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ FALLBACK_RUNTIME_REQUIREMENTS = (
     "pydantic-settings>=2.3,<3",
     "uvicorn[standard]>=0.30",
     "orjson>=3.9",
-    "pyjwt[crypto]>=2.8",
+    "pyjwt[crypto]>=2.10",
     "werkzeug>=3.0",
 )
 TAG_LENGTH = 20
@@ -145,7 +145,8 @@ def _walk(root: Path, prefix: str, skip: Path | None = None) -> Iterator[Context
 
 
 def runtime_requirements() -> list[str]:
-    """pip requirements of the mlws runtime: mlws's core dependencies plus its ``runtime`` extra."""
+    """pip requirements of the mlws runtime: mlws's ``runtime`` extra, which holds everything the
+    runtime imports (the core's CLI dependencies stay out of images)."""
     try:
         requires = importlib.metadata.requires("mlws") or []
     except importlib.metadata.PackageNotFoundError:
@@ -153,8 +154,7 @@ def runtime_requirements() -> list[str]:
     out = []
     for requirement in requires:
         spec, _, marker = requirement.partition(";")
-        marker = marker.strip()
-        if not marker or re.fullmatch(r"""extra\s*==\s*["']runtime["']""", marker):
+        if re.fullmatch(r"""extra\s*==\s*["']runtime["']""", marker.strip()):
             out.append(spec.strip())
     return out or list(FALLBACK_RUNTIME_REQUIREMENTS)
 

@@ -2,9 +2,11 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +24,8 @@ from mlws.components.dockerfile import image_env
 from mlws.components.scoring_image import ScoringImageSpec, parse_scoring_image
 from tests.components.scoring_project import Project, make_project
 from tests.ports import free_port
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -67,6 +71,55 @@ def test_runtime_requirements_are_the_runtime_extra_without_pulumi() -> None:
     assert "pydantic-settings" in names
     assert "pulumi" not in names
     assert "scikit-learn" not in names
+    for cli_only in ("typer", "httpx", "ruamel"):  # the CLI's, not the server's
+        assert cli_only not in names
+
+
+def test_the_runtime_extra_repeats_the_cores_pins_it_needs() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = {_name(spec): spec for spec in project["dependencies"]}
+    for spec in project["optional-dependencies"]["runtime"]:
+        if _name(spec) in core:
+            versions = re.sub(r"\[.*?\]", "", spec)  # the extra may ask for more of a package
+            assert versions == core[_name(spec)], f"runtime's {spec!r} pins unlike the core's"
+    assert {"pydantic", "pydantic-settings"} <= {
+        _name(spec) for spec in project["optional-dependencies"]["runtime"]
+    }
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0].lower()
+
+
+# Every module of mlws.runtime imports with the CLI's packages made unimportable: an image, which
+# installs only the runtime extra, has none of them.
+_WITHOUT_CLI_PACKAGES = """
+import importlib, importlib.abc, pkgutil, sys
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"typer", "rich", "httpx", "ruamel", "pulumi"}:
+            raise ImportError(f"{name} is not in a scoring image")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+import mlws.runtime
+for module in pkgutil.walk_packages(mlws.runtime.__path__, "mlws.runtime."):
+    importlib.import_module(module.name)
+print("ok")
+"""
+
+
+def test_the_runtime_imports_none_of_the_clis_packages() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_CLI_PACKAGES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
 
 
 def test_same_inputs_same_digest(project: Project) -> None:

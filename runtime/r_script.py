@@ -212,9 +212,9 @@ class _RWorker:
     def _read_at_least(self, size: int, deadline: float | None, have: bytes = b"") -> bytes:
         """At least ``size`` bytes from the response pipe, counting those already in ``have``.
 
-        Each read asks for up to ``_READ_SIZE`` bytes: the worker answers one frame per request
-        and sends nothing unasked, so a read past the header can only hold that frame's payload,
-        usually all of it (one read per answer instead of two).
+        Each read asks for what is missing or a pipe's buffer (``_READ_SIZE``), whichever is more:
+        the worker answers one frame per request and sends nothing unasked, so a read past the
+        header can only hold that frame's payload, usually all of it (one read per answer).
         """
         chunks: list[bytes] = [have] if have else []
         got = len(have)
@@ -240,9 +240,7 @@ class _RWorker:
         start = self._read_at_least(_HEADER.size, deadline)
         (size,) = _HEADER.unpack_from(start)
         frame = self._read_at_least(_HEADER.size + size, deadline, have=start)
-        if len(frame) != _HEADER.size + size:
-            raise RScriptError("R worker sent more than one frame for one request")
-        payload = memoryview(frame)[_HEADER.size :]
+        payload = memoryview(frame)[_HEADER.size : _HEADER.size + size]
         return bytes(payload[:1]).decode("ascii", "replace"), str(payload[1:], "utf-8", "replace")
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from mlws.service import ServiceError, ServiceOutputs
-from mlws.tokens import DEFAULT_TTL_SECONDS, IssuedToken, issue_token
+from mlws.tokens import DEFAULT_SUBJECT, DEFAULT_TTL_SECONDS, IssuedToken, issue_token
 
 Record = dict[str, Any]
 
@@ -60,7 +60,7 @@ def mint_token(
     service: ServiceOutputs,
     *,
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
-    subject: str = "mlws-cli",
+    subject: str = DEFAULT_SUBJECT,
 ) -> IssuedToken:
     """A token the service accepts, signed with its secret and carrying its ``aud``/``iss``.
 

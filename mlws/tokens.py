@@ -20,6 +20,8 @@ import jwt
 
 DEFAULT_TTL_SECONDS = 3600
 """Lifetime of an issued token, as Azure ML's (one hour)."""
+DEFAULT_SUBJECT = "mlws-cli"
+"""The ``sub`` claim of tokens mlws mints (``mlws token --subject`` changes it)."""
 
 MIN_TTL_SECONDS = 10
 """Shortest lifetime :func:`issue_token` accepts."""
@@ -81,7 +83,7 @@ def issue_token(
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
     audience: str | None = None,
     issuer: str | None = None,
-    subject: str = "mlws-cli",
+    subject: str = DEFAULT_SUBJECT,
     now: float | None = None,
 ) -> IssuedToken:
     """Mint a token the service accepts: HS256, ``iat``/``nbf``/``exp``, ``aud``/``iss`` if given.
